@@ -1,0 +1,3 @@
+from greenknobs.search._cli import main
+
+raise SystemExit(main())

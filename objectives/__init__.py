@@ -1,0 +1,14 @@
+"""The trial pipeline: tasks, the five phases, energy metering, metrics."""
+
+from greenknobs.objectives._datasets import DatasetSpec, TextSplits, load_splits
+from greenknobs.objectives._metrics import Scores, score
+from greenknobs.objectives._models import BUILTIN_MODELS
+from greenknobs.objectives._pipeline import Pipeline
+from greenknobs.objectives._result import PIPELINE_PHASES, TrialResult
+from greenknobs.objectives._tasks import BUILTIN_TASKS, DEFAULT_TASK, Task, get_task, task_from
+from greenknobs.objectives._train import TrialFailed
+
+__all__ = [
+    "BUILTIN_MODELS", "BUILTIN_TASKS", "DEFAULT_TASK", "DatasetSpec", "PIPELINE_PHASES", "Pipeline", "Scores",
+    "Task", "TextSplits", "TrialFailed", "TrialResult", "get_task", "load_splits", "score", "task_from",
+]

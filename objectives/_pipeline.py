@@ -1,0 +1,163 @@
+"""One trial: the five phases in order, each inside an energy window."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import torch
+
+from greenknobs.objectives import _build, _infer, _models, _train
+from greenknobs.objectives._datasets import TextSplits, load_splits
+from greenknobs.objectives._metrics import score
+from greenknobs.objectives._result import TrialResult
+from greenknobs.objectives._tasks import Task
+from greenknobs.objectives._tokens import Encoded, TokenCache, encode, subsample
+from greenknobs.objectives._train import TrialFailed
+from greenknobs.spaces import Hardware, Space, TaskInfo, detect_hardware
+
+Progress = Callable[..., None]
+
+
+class Pipeline:
+    """Runs configurations of one task on one machine; holds what trials may share (raw data, tokenized data)."""
+
+    def __init__(self, task: Task, *, meter: Any = None, hardware: Hardware | None = None, seed: int = 0,
+                 progress: Progress | None = None, token_cache: TokenCache | None = None) -> None:
+        self.task = task
+        self.seed = seed
+        self.hardware = hardware or detect_hardware()
+        if meter is None:
+            from greenknobs.objectives.energy import make_meter
+
+            meter = make_meter()
+        self.meter = meter
+        self.progress = progress
+        self.token_cache = token_cache or TokenCache()
+
+    @functools.cached_property
+    def splits(self) -> TextSplits:
+        return load_splits(self.task.dataset)
+
+    @functools.cached_property
+    def task_info(self) -> TaskInfo:
+        layers = {m: _models.num_layers(m) for m in self.task.models}
+        return TaskInfo(
+            models=self.task.models,
+            min_layers=min(layers.values()),
+            max_positions=min(_models.max_positions(m) for m in self.task.models),
+            layers=layers,
+        )
+
+    def space(self, search: Any = None, ranges: Any = None, fixed: Any = None) -> Space:
+        return Space(self.hardware, self.task_info, search=search, ranges=ranges, fixed=fixed)
+
+    def _emit(self, event: str, **info: Any) -> None:
+        if self.progress:
+            self.progress(event, **info)
+
+    def run(self, config: Mapping[str, Any]) -> TrialResult:
+        """`config` must be complete (Space.complete); raises TrialFailed with the joules burned attached."""
+        config = dict(config)
+        device = self.hardware.device
+        readings: dict[str, Any] = {}
+        reused: list[str] = []
+        started = time.perf_counter()
+        first = len(self.meter.readings)
+        extra: dict[str, Any] = {}
+        try:
+            with self._system(config) as power_w:
+                extra["power_limit_w"] = power_w
+                self._seed()
+                self._emit("phase", phase="data")
+                key = self._token_key(config)
+                with self.meter.window("data") as got:
+                    cached = self.token_cache.get(key)
+                    data = cached[0] if cached else self._tokenize(config)
+                readings["data"] = got[0]
+                if cached:
+                    readings["data"], reused = cached[1], ["data"]
+                else:
+                    self.token_cache.put(key, data, got[0])
+                train_set, eval_set, tokenizer = data
+                self._emit("phase", phase="model")
+                with self.meter.window("model") as got:
+                    built = _build.build_model(config, config["model"], self.splits.num_labels, device, self.task.lora_targets)
+                readings["model"] = got[0]
+                self._emit("phase", phase="training")
+                with self.meter.window("training") as got:
+                    trained = _train.train(built.model, train_set, config, device, tokenizer.pad_token_id, self.seed, self._emit)
+                readings["training"] = got[0]
+                self._emit("phase", phase="inference")
+                with self.meter.window("inference") as got:
+                    served, info = _infer.prepare(built.model, config, device)
+                    preds = _infer.predict(served, eval_set, config["infer_batch_size"], device, tokenizer.pad_token_id)
+                readings["inference"] = got[0]
+        except torch.OutOfMemoryError as err:
+            failed = TrialFailed(f"out of memory: {str(err).splitlines()[0][:160]}")
+            failed.phase_energy_j = self._burned(first)  # type: ignore[attr-defined]
+            raise failed from None
+        except BaseException as err:
+            # Whatever stopped the trial, the joules it burned are part of what the search cost.
+            err.phase_energy_j = self._burned(first)  # type: ignore[attr-defined]
+            raise
+        scores = score(eval_set.labels, preds, self.splits.num_labels, self.splits.majority_label)
+        return TrialResult(
+            task=self.task.name, model=config["model"], config=config, seed=self.seed,
+            energy_j=sum(r.energy_j for r in readings.values()),
+            phase_energy_j={p: r.energy_j for p, r in readings.items()},
+            phase_time_s={p: r.time_s for p, r in readings.items()},
+            energy_source=self.meter.source, energy_description=self.meter.description,
+            time_s=time.perf_counter() - started,
+            f1=scores.f1, f1_kind=scores.f1_kind, weighted_f1=scores.weighted_f1, accuracy=scores.accuracy,
+            majority_f1=scores.majority_f1, degenerate=scores.degenerate, degenerate_reason=scores.degenerate_reason,
+            predicted_counts=scores.predicted_counts, trainable_params=built.trainable_params,
+            total_params=built.total_params, layers=built.layers, lora_modules=built.lora_modules,
+            n_train=len(train_set), n_eval=len(eval_set), eval_split=self.task.eval_split,
+            token_width=train_set.width, power_limit_w=extra.get("power_limit_w"),
+            quantized_linear_layers=info.get("quantized_linear_layers", 0),
+            epoch_losses=trained["epoch_losses"], reused_phases=reused, hardware=dict(self.meter.hardware),
+        )
+
+    def _burned(self, first: int) -> dict[str, float]:
+        return {r.phase: r.energy_j for r in self.meter.readings[first:]}
+
+    def _seed(self) -> None:
+        random.seed(self.seed)
+        torch.manual_seed(self.seed)
+
+    @contextlib.contextmanager
+    def _system(self, config: Mapping[str, Any]) -> Iterator[float | None]:
+        threads = torch.get_num_threads()
+        if config.get("cpu_threads", 0):
+            torch.set_num_threads(config["cpu_threads"])
+        try:
+            if config.get("power_limit_w", 0):
+                from greenknobs.objectives.energy import _gpu
+
+                with _gpu.power_limit(config["power_limit_w"]) as read_back_w:
+                    yield read_back_w
+            else:
+                yield None
+        finally:
+            torch.set_num_threads(threads)
+
+    def _token_key(self, config: Mapping[str, Any]) -> tuple:
+        return (self.splits.fingerprint, config["model"], config["tokenizer"], config["max_length"],
+                config["padding"], config["train_fraction"], self.seed, self.task.eval_split)
+
+    def _tokenize(self, config: Mapping[str, Any]) -> tuple[Encoded, Encoded, Any]:
+        tokenizer = _models.load_tokenizer(config["model"], config["tokenizer"])
+        train = self.splits.train
+        keep = subsample(train["label"], config["train_fraction"], self.seed)
+        texts, labels = train["text"], train["label"]
+        split = getattr(self.splits, self.task.eval_split)
+        return (
+            encode(tokenizer, [texts[i] for i in keep], [labels[i] for i in keep], config["max_length"], config["padding"]),
+            encode(tokenizer, split["text"], split["label"], config["max_length"], config["padding"]),
+            tokenizer,
+        )

@@ -1,0 +1,75 @@
+"""What one trial measured. Everything here is stored with the trial and read by export and report."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PIPELINE_PHASES = ("data", "model", "training", "inference")
+
+
+@dataclass
+class TrialResult:
+    task: str
+    model: str
+    config: dict[str, Any]
+    seed: int
+    energy_j: float
+    phase_energy_j: dict[str, float]
+    phase_time_s: dict[str, float]
+    energy_source: str  # measured-gpu / measured-cpu / estimated
+    energy_description: str
+    time_s: float
+    f1: float
+    f1_kind: str
+    weighted_f1: float
+    accuracy: float
+    majority_f1: float
+    degenerate: bool
+    degenerate_reason: str
+    predicted_counts: dict[int, int]
+    trainable_params: int
+    total_params: int
+    layers: int
+    lora_modules: int
+    n_train: int
+    n_eval: int
+    eval_split: str
+    token_width: int  # widest tokenized training example (max_length under fixed padding)
+    power_limit_w: float | None = None  # as read back from the GPU, not as asked
+    quantized_linear_layers: int = 0
+    epoch_losses: list[float] = field(default_factory=list)
+    reused_phases: list[str] = field(default_factory=list)  # charged at their recorded cost (see TokenCache)
+    hardware: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrialResult:
+        data = dict(data)
+        data["predicted_counts"] = {int(k): v for k, v in data.get("predicted_counts", {}).items()}
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    @property
+    def estimated(self) -> bool:
+        return self.energy_source == "estimated"
+
+    def summary(self) -> str:
+        label = "estimated" if self.estimated else "measured"
+        lines = [f"task {self.task} · model {self.model} · {self.n_train} train / {self.n_eval} {self.eval_split} examples"]
+        lines.append(f"energy ({label}, {self.energy_source}): {self.energy_j:,.1f} J in {self.time_s:.1f} s")
+        for phase in PIPELINE_PHASES:
+            if phase in self.phase_energy_j:
+                reused = " (tokenized data reused; charged its recorded cost)" if phase in self.reused_phases else ""
+                lines.append(f"  {phase:<10} {self.phase_energy_j[phase]:>10,.1f} J  {self.phase_time_s[phase]:>7.1f} s{reused}")
+        lines.append(f"  source: {self.energy_description}")
+        lines.append(
+            f"{self.f1_kind} F1 {self.f1:.4f} (majority-class {self.majority_f1:.4f}) · weighted F1 {self.weighted_f1:.4f}"
+            f" · accuracy {self.accuracy:.4f}"
+        )
+        lines.append(f"trainable parameters {self.trainable_params:,} of {self.total_params:,} · {self.layers} encoder layers")
+        if self.power_limit_w is not None:
+            lines.append(f"GPU power limit read back: {self.power_limit_w:.0f} W")
+        lines.append(f"degenerate: {'YES — ' + self.degenerate_reason if self.degenerate else 'no'}")
+        return "\n".join(lines)

@@ -1,0 +1,88 @@
+"""The training phase: a plain PyTorch loop, so that every knob maps to one visible line and a NaN stops it at once.
+
+(transformers' Trainer would hide the loop behind callbacks and switch things on by itself — fused optimizers,
+pin_memory, its own mixed precision — which is what "one knob = one change" forbids.)"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+
+from greenknobs.objectives._tokens import Collate, Encoded
+
+
+class TrialFailed(Exception):
+    """The configuration ran but could not produce a model (NaN or diverging loss, out of memory)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+Progress = Callable[..., None]
+_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def make_optimizer(name: str, params: list, lr: float) -> torch.optim.Optimizer:
+    if name == "adamw-8bit":
+        import bitsandbytes as bnb
+
+        return bnb.optim.AdamW8bit(params, lr=lr, weight_decay=0.01)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+
+
+def train(model: Any, data: Encoded, config: Mapping[str, Any], device: str, pad_token_id: int, seed: int,
+          progress: Progress | None = None) -> dict[str, Any]:
+    from transformers import get_linear_schedule_with_warmup
+
+    generator = torch.Generator().manual_seed(seed)
+    loader = torch.utils.data.DataLoader(
+        data, batch_size=config["batch_size"], shuffle=True, generator=generator, collate_fn=Collate(pad_token_id),
+        num_workers=config["loader_workers"], pin_memory=config["pin_memory"],
+        persistent_workers=config["loader_workers"] > 0,
+    )
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = make_optimizer(config["optimizer"], params, config["learning_rate"])
+    accum = config["grad_accum"]
+    steps_per_epoch = math.ceil(len(loader) / accum)
+    total_steps = steps_per_epoch * config["epochs"]
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(0.1 * total_steps), total_steps)
+    dtype = _DTYPES[config["train_precision"]]
+    device_type = "cuda" if device.startswith("cuda") else "cpu"
+    scaler = torch.amp.GradScaler("cuda") if config["train_precision"] == "fp16" else None
+    step_model = torch.compile(model) if config["compile"] else model
+    model.train()
+    losses: list[float] = []
+    step = 0
+    for epoch in range(1, config["epochs"] + 1):
+        epoch_loss, batches = 0.0, 0
+        for i, batch in enumerate(loader):
+            batch = {k: v.to(device, non_blocking=config["pin_memory"]) for k, v in batch.items()}
+            with torch.autocast(device_type=device_type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                loss = step_model(**batch).loss / accum
+            value = float(loss.detach()) * accum
+            if not math.isfinite(value):
+                raise TrialFailed(f"loss became {value} at epoch {epoch}, batch {i + 1}: training diverged")
+            if value > 1e3:
+                raise TrialFailed(f"loss reached {value:.3g} at epoch {epoch}, batch {i + 1}: training diverged")
+            (scaler.scale(loss) if scaler else loss).backward()
+            epoch_loss += value
+            batches += 1
+            if (i + 1) % accum == 0 or i + 1 == len(loader):
+                if scaler:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                if progress:
+                    progress("step", epoch=epoch, epochs=config["epochs"], step=step, steps=total_steps, loss=value)
+        losses.append(epoch_loss / max(1, batches))
+        if progress:
+            progress("epoch", epoch=epoch, epochs=config["epochs"], loss=losses[-1])
+    return {"epoch_losses": losses, "optimizer_steps": step}

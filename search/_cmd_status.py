@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import json
+
+
+def add_parser(sub) -> None:
+    from greenknobs.search._cmd_run import add_common
+
+    p = sub.add_parser("status", help="trials by state, Pareto size, best reduction, energy spent")
+    add_common(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=run)
+
+
+def open_existing(args):
+    """The study a read-only command names: from the study file (name, storage), flags overriding."""
+    from greenknobs.search._cmd_run import load
+    from greenknobs.search._study import load_study
+
+    spec = load(args)
+    return load_study(spec.name, spec.storage_url())
+
+
+def run(args) -> int:
+    from greenknobs.search._status import status_text, study_status
+
+    study = open_existing(args)
+    print(json.dumps(study_status(study), indent=2) if args.json else status_text(study))
+    return 0

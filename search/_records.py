@@ -1,0 +1,93 @@
+"""How a trial's measurements are stored in Optuna, and read back (export, report, status, confirm)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from greenknobs.objectives import PIPELINE_PHASES, TrialResult
+
+ROLE = "greenknobs.role"  # baseline | search | confirm
+RESULT = "greenknobs.result"
+CONFIG = "greenknobs.config"
+FAIL_REASON = "fail_reason"
+METRIC_NAMES = ("energy_j", "f1")
+
+
+def store_result(trial: optuna.Trial, result: TrialResult, baseline: TrialResult | None, min_retention: float) -> None:
+    trial.set_user_attr(RESULT, result.to_dict())
+    trial.set_user_attr("energy_j", result.energy_j)
+    trial.set_user_attr("energy_source", result.energy_source)
+    for phase in PIPELINE_PHASES:
+        trial.set_user_attr(f"energy_j.{phase}", result.phase_energy_j.get(phase, 0.0))
+    for key in ("f1", "f1_kind", "weighted_f1", "accuracy", "majority_f1", "degenerate", "time_s", "trainable_params"):
+        trial.set_user_attr(key, getattr(result, key))
+    if result.degenerate:
+        trial.set_user_attr("degenerate_reason", result.degenerate_reason)
+    base = baseline or result
+    reduction, retention = compare(result, base)
+    trial.set_user_attr("energy_reduction_pct", round(100 * reduction, 3))
+    trial.set_user_attr("f1_retention_pct", round(100 * retention, 3))
+    # Feasible when every constraint is <= 0: keep min_retention of the baseline F1, and do not collapse.
+    trial.set_constraint("f1_retention", min_retention - retention)
+    trial.set_constraint("degenerate", 1.0 if result.degenerate else 0.0)
+
+
+def compare(result: TrialResult, baseline: TrialResult) -> tuple[float, float]:
+    reduction = 1.0 - result.energy_j / baseline.energy_j if baseline.energy_j > 0 else 0.0
+    retention = result.f1 / baseline.f1 if baseline.f1 > 0 else 0.0
+    return reduction, retention
+
+
+def result_of(trial: FrozenTrial) -> TrialResult | None:
+    data = trial.user_attrs.get(RESULT)
+    return TrialResult.from_dict(data) if data else None
+
+
+def role_of(trial: FrozenTrial) -> str:
+    return trial.user_attrs.get(ROLE, "search")
+
+
+def baseline_trial(study: optuna.Study) -> FrozenTrial | None:
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if role_of(t) == "baseline"]
+    return done[0] if done else None
+
+
+def is_feasible(trial: FrozenTrial) -> bool:
+    return trial.state == TrialState.COMPLETE and all(v <= 0.0 for v in trial.constraints.values())
+
+
+def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Feasible, non-dominated trials; repeats made by `confirm` are folded into their configuration, not listed."""
+    return sorted((t for t in study.best_trials if role_of(t) != "confirm"), key=lambda t: t.values[0])
+
+
+def note_markdown(trial_number: int, result: TrialResult, differences: dict[str, Any], baseline: TrialResult | None,
+                  min_retention: float) -> str:
+    base = baseline or result
+    reduction, retention = compare(result, base)
+    label = "estimated" if result.estimated else "measured"
+    lines = [f"## Trial {trial_number}" + (" — baseline" if baseline is None else "")]
+    lines.append("")
+    if differences:
+        lines.append("**Knobs changed from the baseline:** " + ", ".join(f"`{k} = {v}`" for k, v in differences.items()))
+    else:
+        lines.append("**All knobs at their baseline.**")
+    lines.append("")
+    lines.append("| | value | vs baseline |")
+    lines.append("|---|---|---|")
+    lines.append(f"| energy ({label}) | {result.energy_j:,.1f} J | {100 * reduction:+.1f}% saved |")
+    lines.append(f"| {result.f1_kind} F1 | {result.f1:.4f} | {100 * retention:.1f}% retained (need {100 * min_retention:.0f}%) |")
+    lines.append(f"| weighted F1 / accuracy | {result.weighted_f1:.4f} / {result.accuracy:.4f} | |")
+    lines.append(f"| time | {result.time_s:.1f} s | |")
+    lines.append(f"| trainable parameters | {result.trainable_params:,} | |")
+    lines.append("")
+    lines.append("Energy by phase: " + ", ".join(f"{p} {result.phase_energy_j.get(p, 0):,.1f} J" for p in PIPELINE_PHASES))
+    lines.append("")
+    lines.append(f"Energy source: **{result.energy_source}** — {result.energy_description}")
+    if result.degenerate:
+        lines.append("")
+        lines.append(f"**Degenerate:** {result.degenerate_reason}. Infeasible: never enters the Pareto set.")
+    return "\n".join(lines)

@@ -1,0 +1,26 @@
+"""Sampler names → Optuna samplers. Constraints reach them through `trial.set_constraint` (Optuna 5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+
+
+def make_sampler(name: str, seed: int, space: Any = None, spec: Any = None) -> optuna.samplers.BaseSampler:
+    if name == "tpe":
+        # multivariate + group: the space is conditional (LoRA knobs only under LoRA), which independent TPE
+        # models poorly; constant_liar keeps parallel workers from sampling the same point.
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
+                                          n_startup_trials=5, warn_independent_sampling=False)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
+    if name == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=5)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "cascade":
+        from greenknobs.search._cascade import CascadeSampler
+
+        return CascadeSampler(space=space, seed=seed, min_f1_retention=spec.min_f1_retention if spec else 0.95)
+    raise ValueError(name)

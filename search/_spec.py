@@ -1,0 +1,125 @@
+"""Study definition files (studies/*.toml)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from greenknobs._errors import GreenknobsError
+from greenknobs.objectives import Task, task_from
+from greenknobs.spaces import read_toml
+
+SAMPLERS = ("tpe", "nsga2", "gp", "random", "cascade")
+DEFAULT_SAMPLER = "tpe"
+_STUDY_KEYS = {"name", "storage", "sampler", "n_trials", "timeout_s", "seed", "min_f1_retention", "energy",
+               "watts_per_core", "description"}
+_TOP = {"study", "task", "search", "fixed"}
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass
+class StudySpec:
+    name: str
+    task: Task
+    path: Path | None = None
+    storage: str | None = None
+    sampler: str = DEFAULT_SAMPLER
+    n_trials: int = 20
+    timeout_s: float | None = None
+    seed: int = 0
+    min_f1_retention: float = 0.95
+    energy: str = "auto"
+    watts_per_core: float | None = None
+    description: str = ""
+    search: list[str] | None = None
+    ranges: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fixed: dict[str, Any] = field(default_factory=dict)
+
+    def storage_url(self) -> str:
+        from greenknobs.search._storage import default_storage_url
+
+        if self.storage:
+            return self.storage
+        return default_storage_url(self.name, self.path.parent if self.path else "studies")
+
+
+def _typed(table: dict, key: str, kinds: tuple, what: str, path: Any) -> Any:
+    value = table[key]
+    if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+        names = " or ".join(k.__name__ for k in kinds)
+        raise GreenknobsError(f"study file {path}: {what} must be {names}, not {value!r}")
+    return value
+
+
+def load_spec(path: str | os.PathLike) -> StudySpec:
+    path = Path(path)
+    data = read_toml(path, "study file")
+    unknown = set(data) - _TOP
+    if unknown:
+        raise GreenknobsError(f"study file {path} has unknown table(s) {', '.join(sorted(unknown))}: allowed are {', '.join(sorted(_TOP))}")
+    study = data.get("study", {})
+    if not isinstance(study, dict):
+        raise GreenknobsError(f"study file {path}: [study] must be a table")
+    bad = set(study) - _STUDY_KEYS
+    if bad:
+        raise GreenknobsError(f"study file {path}: unknown key(s) {', '.join(sorted(bad))} in [study]: allowed are {', '.join(sorted(_STUDY_KEYS))}")
+    spec = StudySpec(name=str(study.get("name", path.stem)), task=task_from(data.get("task")), path=path)
+    if "storage" in study:
+        spec.storage = _typed(study, "storage", (str,), "storage", path)
+    if "sampler" in study:
+        spec.sampler = _typed(study, "sampler", (str,), "sampler", path)
+    if "n_trials" in study:
+        spec.n_trials = _typed(study, "n_trials", (int,), "n_trials", path)
+    if "timeout_s" in study:
+        spec.timeout_s = float(_typed(study, "timeout_s", (int, float), "timeout_s", path))
+    if "seed" in study:
+        spec.seed = _typed(study, "seed", (int,), "seed", path)
+    if "min_f1_retention" in study:
+        spec.min_f1_retention = float(_typed(study, "min_f1_retention", (int, float), "min_f1_retention", path))
+    if "energy" in study:
+        spec.energy = _typed(study, "energy", (str,), "energy", path)
+    if "watts_per_core" in study:
+        spec.watts_per_core = float(_typed(study, "watts_per_core", (int, float), "watts_per_core", path))
+    spec.description = str(study.get("description", ""))
+    search = data.get("search", {})
+    if not isinstance(search, dict) or set(search) - {"knobs", "ranges"}:
+        raise GreenknobsError(f"study file {path}: [search] takes `knobs` (a list) and [search.ranges] only")
+    if "knobs" in search:
+        if not isinstance(search["knobs"], list) or not all(isinstance(k, str) for k in search["knobs"]):
+            raise GreenknobsError(f"study file {path}: search.knobs must be a list of knob names")
+        spec.search = list(search["knobs"])
+    ranges = search.get("ranges", {})
+    if not isinstance(ranges, dict) or not all(isinstance(v, dict) for v in ranges.values()):
+        raise GreenknobsError(f"study file {path}: [search.ranges] maps knob names to tables, e.g. max_length = {{ choices = [64, 128] }}")
+    spec.ranges = ranges
+    fixed = data.get("fixed", {})
+    if not isinstance(fixed, dict):
+        raise GreenknobsError(f"study file {path}: [fixed] must be a table of knob = value")
+    spec.fixed = fixed
+    validate(spec)
+    return spec
+
+
+def validate(spec: StudySpec) -> None:
+    where = f"study {spec.path or spec.name}"
+    if not _NAME.match(spec.name):
+        raise GreenknobsError(f"{where}: study name '{spec.name}' may hold letters, digits, '_', '-', '.' only: rename it")
+    if spec.sampler not in SAMPLERS:
+        import difflib
+
+        close = difflib.get_close_matches(spec.sampler, SAMPLERS, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise GreenknobsError(f"{where}: unknown sampler '{spec.sampler}': {hint}choose one of {', '.join(SAMPLERS)}")
+    if spec.n_trials < 1:
+        raise GreenknobsError(f"{where}: n_trials must be at least 1 (the baseline), not {spec.n_trials}")
+    if spec.timeout_s is not None and spec.timeout_s <= 0:
+        raise GreenknobsError(f"{where}: timeout_s must be positive, not {spec.timeout_s:g}")
+    if not 0.0 < spec.min_f1_retention <= 1.0:
+        raise GreenknobsError(f"{where}: min_f1_retention is a share of the baseline F1 in (0, 1], e.g. 0.95, not {spec.min_f1_retention:g}")
+    if spec.energy not in ("auto", "zeus", "estimate"):
+        raise GreenknobsError(f"{where}: energy '{spec.energy}' is not a meter: use auto, zeus or estimate")
+    if spec.watts_per_core is not None and spec.watts_per_core <= 0:
+        raise GreenknobsError(f"{where}: watts_per_core must be positive, not {spec.watts_per_core:g}")

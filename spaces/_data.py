@@ -1,0 +1,24 @@
+"""Data-phase knobs: what the model reads and how it is tokenized."""
+
+from greenknobs.spaces._knob import Condition, Knob  # noqa: F401
+
+KNOBS = (
+    Knob(
+        "max_length", "data", "categorical", 256, choices=(32, 64, 96, 128, 192, 256, 384, 512), unit="tokens",
+        help="Truncate every text to this many tokens (the study cut 2048 to 512).",
+        resolve=lambda hw, task: {"choices": tuple(v for v in (32, 64, 96, 128, 192, 256, 384, 512)
+                                                   if v <= task.max_positions)},
+    ),
+    Knob(
+        "tokenizer", "data", "categorical", "python", choices=("python", "rust"),
+        help="Tokenizer backend: pure-Python (slow) or the Rust `tokenizers` library (fast).",
+    ),
+    Knob(
+        "train_fraction", "data", "float", 1.0, low=0.2, high=1.0, step=0.1,
+        help="Share of the training split used, a stratified subsample.",
+    ),
+    Knob(
+        "padding", "data", "categorical", "fixed", choices=("fixed", "dynamic"),
+        help="Pad every batch to max_length (fixed) or to its longest text (dynamic).",
+    ),
+)

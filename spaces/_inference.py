@@ -1,0 +1,24 @@
+"""Inference-phase knobs: how the fine-tuned model serves predictions."""
+
+from greenknobs.spaces._knob import Knob
+
+KNOBS = (
+    Knob(
+        "infer_precision", "inference", "categorical", "fp32", choices=("fp32", "bf16", "fp16"),
+        help="Precision the model is cast to for inference.",
+        value_needs={"fp16": frozenset({"fp16"}), "bf16": frozenset({"bf16"})},
+    ),
+    Knob("infer_batch_size", "inference", "categorical", 16, choices=(8, 16, 32, 64, 128), unit="examples",
+         help="Examples per inference batch."),
+    Knob(
+        "quantization", "inference", "categorical", "none", choices=("none", "dynamic-int8", "bnb-int8", "bnb-nf4"),
+        help="Post-training weight quantization: torch dynamic int8 (CPU), bitsandbytes int8 or NF4 (CUDA).",
+        value_needs={
+            "dynamic-int8": frozenset({"cpu-inference"}),
+            "bnb-int8": frozenset({"bnb-cuda"}),
+            "bnb-nf4": frozenset({"bnb-cuda"}),
+        },
+    ),
+    Knob("infer_compile", "inference", "bool", False, needs=frozenset({"compile"}),
+         help="torch.compile the model for inference."),
+)

@@ -1,0 +1,32 @@
+"""System-phase knobs: how the hardware is driven while training."""
+
+from greenknobs.spaces._knob import Knob
+
+
+def _power_choices(hw, task):
+    if hw.power_limit_range_w is None:
+        return {}
+    low, high = hw.power_limit_range_w
+    default = hw.power_limit_default_w or high
+    steps = sorted({int(round(max(low, default * f))) for f in (0.9, 0.75, 0.6, 0.45)} | {int(round(low))})
+    return {"choices": (0, *steps)}
+
+
+KNOBS = (
+    Knob("compile", "system", "bool", False, needs=frozenset({"compile"}),
+         help="torch.compile the model for training."),
+    Knob("loader_workers", "system", "categorical", 0, choices=(0, 1, 2, 4), unit="processes",
+         help="DataLoader worker processes feeding training."),
+    Knob("pin_memory", "system", "bool", False, needs=frozenset({"pin-memory"}),
+         help="Page-locked host memory for faster host-to-GPU copies."),
+    Knob(
+        "power_limit_w", "system", "categorical", 0, choices=(0,), unit="W", needs=frozenset({"power-limit"}),
+        help="GPU power cap set through Zeus/NVML, read back, restored after the trial (0 = leave as is).",
+        resolve=_power_choices,
+    ),
+    Knob(
+        "cpu_threads", "system", "categorical", 0, choices=(0, 1), unit="threads",
+        help="torch intra-op CPU threads (0 = torch's default: every core available).",
+        resolve=lambda hw, task: {"choices": (0, *sorted({1, max(1, hw.cpu_cores // 2), hw.cpu_cores}))},
+    ),
+)

@@ -1,0 +1,38 @@
+"""Training-phase knobs: what is trained, with which optimizer, precision and schedule."""
+
+from greenknobs.spaces._knob import Condition, Knob
+
+_LORA = Condition("adaptation", values=("lora", "qlora"))
+
+KNOBS = (
+    Knob(
+        "adaptation", "training", "categorical", "full", choices=("full", "lora", "qlora", "head"),
+        help="Full fine-tune, LoRA adapters, QLoRA (4-bit NF4 base + LoRA), or the classifier head only.",
+        value_needs={"qlora": frozenset({"bnb-cuda"})},
+    ),
+    Knob("lora_rank", "training", "categorical", 8, choices=(4, 8, 16, 32), condition=_LORA,
+         help="LoRA rank r."),
+    Knob("lora_alpha", "training", "categorical", 16, choices=(8, 16, 32, 64), condition=_LORA,
+         help="LoRA scaling alpha."),
+    Knob("lora_dropout", "training", "float", 0.1, low=0.0, high=0.3, step=0.05, condition=_LORA,
+         help="Dropout on the LoRA path."),
+    Knob("gradient_checkpointing", "training", "bool", False,
+         help="Recompute activations in the backward pass instead of storing them."),
+    Knob(
+        "optimizer", "training", "categorical", "adamw", choices=("adamw", "adamw-8bit"),
+        help="torch AdamW, or bitsandbytes' 8-bit AdamW (quantized optimizer state).",
+        value_needs={"adamw-8bit": frozenset({"bnb-optim"})},
+    ),
+    Knob(
+        "train_precision", "training", "categorical", "fp32", choices=("fp32", "bf16", "fp16"),
+        help="Autocast precision of the training forward/backward pass.",
+        value_needs={"fp16": frozenset({"fp16"}), "bf16": frozenset({"bf16"})},
+    ),
+    Knob("batch_size", "training", "categorical", 16, choices=(8, 16, 32, 64), unit="examples",
+         help="Examples per optimizer micro-batch."),
+    Knob("grad_accum", "training", "categorical", 1, choices=(1, 2, 4), unit="steps",
+         help="Micro-batches accumulated per optimizer step."),
+    Knob("learning_rate", "training", "float", 1e-4, low=1e-5, high=1e-3, log=True,
+         help="Peak learning rate (linear decay, 10% warm-up)."),
+    Knob("epochs", "training", "int", 2, low=1, high=4, unit="epochs", help="Passes over the training data."),
+)

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import time
+
+import psutil
+import pytest
+
+from greenknobs._errors import GreenknobsError
+from greenknobs.objectives.energy import SOURCES, make_meter
+
+
+def _burn_cpu(seconds: float) -> None:
+    deadline = time.process_time() + seconds
+    while time.process_time() < deadline:
+        pass
+
+
+def _cpu_s() -> float:
+    t = psutil.Process().cpu_times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def test_estimate_is_cpu_seconds_times_watts_per_core(monkeypatch):
+    monkeypatch.delenv("GREENKNOBS_WATTS_PER_CORE", raising=False)
+    meter = make_meter("estimate")
+    before = _cpu_s()
+    with meter.window("train") as readings:
+        _burn_cpu(0.2)
+    used_s = _cpu_s() - before
+
+    (reading,) = readings
+    assert reading.source == "estimated" == meter.source
+    assert reading.source in SOURCES
+    assert reading.phase == "train"
+    # psutil's CPU times tick in 10 ms steps: allow a tick or two (0.1 J each at 10 W/core).
+    assert reading.energy_j == pytest.approx(used_s * 10.0, abs=0.25)
+    assert reading.energy_j > 1.5
+    assert reading.energy_j == pytest.approx(reading.cpu_energy_j)
+    assert reading.gpu_energy_j == 0.0 and reading.dram_energy_j == 0.0
+    assert reading.time_s > 0
+    assert "estimated" in meter.description and "10 W per core" in meter.description
+    assert meter.hardware["meter"] == "estimated" and meter.hardware["cpu_cores"] >= 1
+    assert meter.readings == [reading]
+
+
+def test_env_var_sets_watts_per_core(monkeypatch):
+    monkeypatch.setenv("GREENKNOBS_WATTS_PER_CORE", "25")
+    meter = make_meter("estimate")
+    assert meter.watts_per_core == 25.0 and "25 W per core" in meter.description
+    with meter.window("eval") as readings:
+        _burn_cpu(0.05)
+    assert readings[0].energy_j == pytest.approx(0.05 * 25.0, abs=0.6)
+
+
+def test_argument_beats_env_var(monkeypatch):
+    monkeypatch.setenv("GREENKNOBS_WATTS_PER_CORE", "25")
+    assert make_meter("estimate", watts_per_core=4.5).watts_per_core == 4.5
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "-3", "nan", "inf"])
+def test_bad_env_var_names_variable_and_fix(monkeypatch, raw):
+    monkeypatch.setenv("GREENKNOBS_WATTS_PER_CORE", raw)
+    with pytest.raises(GreenknobsError, match=r"GREENKNOBS_WATTS_PER_CORE=.*positive number.*unset it"):
+        make_meter("estimate")
+
+
+def test_bad_argument_is_refused():
+    with pytest.raises(GreenknobsError, match="watts_per_core"):
+        make_meter("estimate", watts_per_core=0)
