@@ -76,7 +76,7 @@ def build_model(config: Mapping[str, Any], model_name: str, num_labels: int, dev
             p.requires_grad_(False)
     elif adaptation in ("lora", "qlora"):
         model, lora_modules = _add_lora(model, config, adaptation, lora_targets)
-    if config["gradient_checkpointing"]:
+    if config.get("gradient_checkpointing", False):  # absent where it cannot apply (adaptation = head)
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if not getattr(model, "is_gradient_checkpointing", False):
             raise GreenknobsError(f"{model_name} does not support gradient checkpointing: set gradient_checkpointing = false")

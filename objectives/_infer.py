@@ -38,7 +38,7 @@ def prepare(model: Any, config: Mapping[str, Any], device: str) -> tuple[Any, di
     elif quant in ("bnb-int8", "bnb-nf4"):
         model = _bnb_reload(model, quant)
         info["quantized_linear_layers"] = sum(1 for m in model.modules() if type(m).__name__ in ("Linear8bitLt", "Linear4bit"))
-    elif config["infer_precision"] != "fp32":
+    elif config.get("infer_precision", "fp32") != "fp32":  # absent under quantization, which sets its own
         model = model.to(_DTYPES[config["infer_precision"]])
     if config["infer_compile"]:
         model = torch.compile(model)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Scores:
-    f1: float  # the objective: positive-class F1 for binary tasks, macro-F1 otherwise
+    f1: float  # the objective: positive-class (minority-class) F1 for binary tasks, macro-F1 otherwise
     f1_kind: str
     weighted_f1: float
     accuracy: float
@@ -24,7 +24,9 @@ def score(y_true: Sequence[int], y_pred: Sequence[int], num_labels: int, majorit
 
     labels = list(range(num_labels))
     if num_labels == 2:
-        kind, kwargs = "positive-class", {"average": "binary", "pos_label": 1}
+        # The positive class is the training split's minority class: label ids follow sorted class names, so
+        # id 1 can be the majority ("clean" after "buggy"), and its F1 would reward the one-class trap.
+        kind, kwargs = "positive-class", {"average": "binary", "pos_label": 1 - majority_label}
     else:
         kind, kwargs = "macro", {"average": "macro", "labels": labels}
     f1 = float(f1_score(y_true, y_pred, zero_division=0, **kwargs))

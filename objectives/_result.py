@@ -56,9 +56,9 @@ class TrialResult:
         return self.energy_source == "estimated"
 
     def summary(self) -> str:
-        label = "estimated" if self.estimated else "measured"
+        label = "estimated" if self.estimated else f"measured, {self.energy_source}"
         lines = [f"task {self.task} · model {self.model} · {self.n_train} train / {self.n_eval} {self.eval_split} examples"]
-        lines.append(f"energy ({label}, {self.energy_source}): {self.energy_j:,.1f} J in {self.time_s:.1f} s")
+        lines.append(f"energy ({label}): {self.energy_j:,.1f} J in {self.time_s:.1f} s")
         for phase in PIPELINE_PHASES:
             if phase in self.phase_energy_j:
                 reused = " (tokenized data reused; charged its recorded cost)" if phase in self.reused_phases else ""

@@ -48,8 +48,8 @@ def get_task(name: str) -> Task:
         return BUILTIN_TASKS[name]
     except KeyError:
         close = difflib.get_close_matches(name, BUILTIN_TASKS, n=1)
-        hint = f"did you mean '{close[0]}'?" if close else f"built-in tasks: {', '.join(BUILTIN_TASKS)}"
-        raise GreenknobsError(f"unknown task '{name}': {hint}, or define one in a [task] table") from None
+        hint = f"did you mean '{close[0]}'?" if close else f"use a built-in task ({', '.join(BUILTIN_TASKS)})"
+        raise GreenknobsError(f"unknown task '{name}': {hint} (or define one in a [task] table)") from None
 
 
 def task_from(value: str | Mapping[str, Any] | None) -> Task:

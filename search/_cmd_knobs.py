@@ -18,9 +18,11 @@ def run(args) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     widths = {"name": 22, "phase": 9, "domain": 40, "baseline": 9}
-    print(f"{'knob':<22} {'phase':<9} {'domain':<40} {'baseline':<9} applies here")
+    print(f"{'knob':<{widths['name']}} {'phase':<{widths['phase']}} {'domain':<{widths['domain']}} "
+          f"{'baseline':<{widths['baseline']}} applies here")
     for r in rows:
         applies = "yes" if r["applies"] == "yes" else f"{r['applies']}: {r['why']}"
-        print(f"{r['name']:<{widths['name']}} {r['phase']:<9} {r['domain']:<34} {r['baseline']:<9} {applies}")
+        print(f"{r['name']:<{widths['name']}} {r['phase']:<{widths['phase']}} {r['domain']:<{widths['domain']}} "
+              f"{r['baseline']:<{widths['baseline']}} {applies}")
         print(f"{'':<22} {r['help']}" + (f" (only when {r['condition']})" if r["condition"] else ""))
     return 0

@@ -60,8 +60,21 @@ def is_feasible(trial: FrozenTrial) -> bool:
 
 
 def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """Feasible, non-dominated trials; repeats made by `confirm` are folded into their configuration, not listed."""
-    return sorted((t for t in study.best_trials if role_of(t) != "confirm"), key=lambda t: t.values[0])
+    """Feasible, non-dominated trials; repeats made by `confirm` are folded into their configuration, not listed.
+
+    The front is taken over non-confirm trials only (not `study.best_trials`): a repeat that happens to measure a
+    few joules less would otherwise dominate its own original and drop that configuration from the set."""
+    candidates = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                  if role_of(t) != "confirm" and is_feasible(t) and t.values is not None]
+    directions = study.directions
+
+    def better_or_equal(a: FrozenTrial, b: FrozenTrial) -> bool:
+        return all((x <= y) if d == optuna.study.StudyDirection.MINIMIZE else (x >= y)
+                   for x, y, d in zip(a.values, b.values, directions))
+
+    front = [t for t in candidates
+             if not any(better_or_equal(o, t) and o.values != t.values for o in candidates)]
+    return sorted(front, key=lambda t: (t.values[0], t.number))
 
 
 def note_markdown(trial_number: int, result: TrialResult, differences: dict[str, Any], baseline: TrialResult | None,

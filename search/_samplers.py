@@ -22,5 +22,6 @@ def make_sampler(name: str, seed: int, space: Any = None, spec: Any = None) -> o
     if name == "cascade":
         from greenknobs.search._cascade import CascadeSampler
 
-        return CascadeSampler(space=space, seed=seed, min_f1_retention=spec.min_f1_retention if spec else 0.95)
+        return CascadeSampler(space=space, seed=seed, min_f1_retention=spec.min_f1_retention if spec else 0.95,
+                              n_trials=spec.n_trials if spec else None)
     raise ValueError(name)

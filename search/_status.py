@@ -44,5 +44,6 @@ def status_text(study: optuna.Study) -> str:
     if s["best_trial"] is not None:
         lines.append(f"best feasible: trial {s['best_trial']}, {s['best_energy_reduction_pct']:.1f}% less energy at "
                      f"{s['best_f1_retention_pct']:.1f}% of the baseline F1")
-    lines.append(f"energy spent by the study: {s['energy_spent_j']:,.1f} J{label} ({', '.join(s['energy_sources']) or 'none'})")
+    sources = "" if estimated else f" ({', '.join(s['energy_sources']) or 'nothing measured yet'})"
+    lines.append(f"energy spent by the study: {s['energy_spent_j']:,.1f} J{label}{sources}")
     return "\n".join(lines)

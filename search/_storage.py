@@ -36,7 +36,10 @@ def storage_kind(url: str) -> str:
     )
 
 
-def open_storage(url: str, *, create: bool = True, heartbeat_interval_s: int | None = None) -> Any:
+def open_storage(url: str, *, create: bool = True, heartbeat_interval_s: int | None = None,
+                 stale_trial_callback: Any = None) -> Any:
+    """`stale_trial_callback` (RDB with a heartbeat): what happens to a trial whose worker stopped beating;
+    default: run its configuration again, once."""
     kind = storage_kind(url)
     if kind == "memory":
         return optuna.storages.InMemoryStorage()
@@ -61,15 +64,42 @@ def open_storage(url: str, *, create: bool = True, heartbeat_interval_s: int | N
         kwargs = {
             "heartbeat_interval": heartbeat_interval_s,
             "grace_period": heartbeat_interval_s * 4,
-            "failed_trial_callback": optuna.storages.RetryFailedTrialCallback(max_retry=1),
+            "heartbeat_stale_trial_callback": stale_trial_callback or optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
         }
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(kind), **kwargs)
+        return _rdb_storage(_with_driver(url, kind), _engine_kwargs(kind), kwargs)
     except ImportError as err:
         raise GreenknobsError(f"storage '{kind}' needs a database driver ({err}): pip install 'greenknobs[postgresql]'") from None
     except Exception as err:  # sqlalchemy OperationalError / ArgumentError carry the driver's reason
         reason = str(err).strip().splitlines()[0][:200]
         raise GreenknobsError(f"cannot open storage {_redact(url)} ({reason}): check the URL, that the server runs, and the credentials") from None
+
+
+def _rdb_storage(url: str, engine_kwargs: dict[str, Any], kwargs: dict[str, Any], attempts: int = 5) -> Any:
+    """Workers on several hosts starting together on an empty database all create Optuna's tables; all but one
+    lose that race with a duplicate-key error. The tables then exist, so a loser simply opens the storage again."""
+    import time
+
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **kwargs)
+        except (IntegrityError, ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+
+
+def _with_driver(url: str, kind: str) -> str:
+    """SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; greenknobs[postgresql] installs psycopg2."""
+    scheme, rest = url.split("://", 1)
+    if kind != "postgresql" or "+" in scheme:
+        return url
+    import importlib.util
+
+    driver = "psycopg" if importlib.util.find_spec("psycopg") else "psycopg2"
+    return f"postgresql+{driver}://{rest}"
 
 
 def _engine_kwargs(kind: str) -> dict[str, Any]:

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import sys
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import optuna
+from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from greenknobs._errors import GreenknobsError
 from greenknobs.objectives import Pipeline, TrialFailed, TrialResult
+from greenknobs.search import _lost
 from greenknobs.search import _records as rec
 from greenknobs.search._samplers import make_sampler
 from greenknobs.search._spec import StudySpec
@@ -21,6 +27,7 @@ from greenknobs.search._storage import open_storage
 SPEC_ATTR = "greenknobs.spec"
 METER_ATTR = "greenknobs.meter"
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+SURPLUS = "surplus"  # role of a trial started after the budget was full (two workers racing): PRUNED, not counted
 
 
 def load_study(study_name: str, storage_url: str) -> optuna.Study:
@@ -44,27 +51,74 @@ class StudyContext:
 
 
 def open_study(spec: StudySpec, *, storage_url: str | None = None, sampler: str | None = None, seed: int | None = None,
-               meter: Any = None, progress: Callable[..., None] | None = None, heartbeat_interval_s: int | None = None) -> StudyContext:
+               meter: Any = None, progress: Callable[..., None] | None = None, heartbeat_interval_s: int | None = None,
+               pipeline: Pipeline | None = None) -> StudyContext:
+    """Create the study (recording its spec, energy source and hardware, and queueing the baseline) or join it.
+
+    Everything that can be wrong with the input — spec, knobs, ranges, dataset — is checked before the storage is
+    opened, so a bad input leaves no study file behind and never touches an existing study. `pipeline` reuses a
+    pipeline (and its meter and tokenized data) across studies in one process."""
     from greenknobs.objectives.energy import make_meter
+    from greenknobs.search._spec import validate
 
     url = storage_url or spec.storage_url()
-    storage = open_storage(url, create=True, heartbeat_interval_s=heartbeat_interval_s)
     if sampler is not None:
         spec.sampler = sampler
     if seed is not None:
         spec.seed = seed
-    from greenknobs.search._spec import validate
-
     validate(spec)
-    meter = meter or make_meter(spec.energy, watts_per_core=spec.watts_per_core)
-    pipeline = Pipeline(spec.task, meter=meter, seed=spec.seed, progress=progress)
+    if pipeline is None:
+        meter = meter or make_meter(spec.energy, watts_per_core=spec.watts_per_core)
+        pipeline = Pipeline(spec.task, meter=meter, seed=spec.seed, progress=progress)
+    meter = pipeline.meter
     space = pipeline.space(search=spec.search, ranges=spec.ranges, fixed=spec.fixed)
-    study = optuna.create_study(
-        storage=storage, study_name=spec.name, directions=["minimize", "maximize"], load_if_exists=True,
-        sampler=make_sampler(spec.sampler, spec.seed, space, spec),
-    )
-    _check_or_record(study, spec, meter, space)
-    return StudyContext(spec, study, pipeline, space)
+    with _quiet_datasets():
+        # Loaded now: a missing file or column is bad input, not a failed trial.
+        pipeline.splits  # noqa: B018
+    storage = open_storage(url, create=True, heartbeat_interval_s=heartbeat_interval_s,
+                           stale_trial_callback=_lost.retry_lost)
+    directions = ["minimize", "maximize"]
+    the_sampler = make_sampler(spec.sampler, spec.seed, space, spec)
+    created = False
+    try:
+        # Loaded first: a creation attempt on an existing study would still append to a journal file.
+        study = optuna.load_study(study_name=spec.name, storage=storage, sampler=the_sampler)
+    except KeyError:
+        try:
+            # Exactly one of several workers starting together creates the study; it alone queues the baseline.
+            study = optuna.create_study(storage=storage, study_name=spec.name, directions=directions,
+                                        sampler=the_sampler)
+            created = True
+        except DuplicatedStudyError:
+            study = optuna.load_study(study_name=spec.name, storage=storage, sampler=the_sampler)
+    ctx = StudyContext(spec, study, pipeline, space)
+    if created:
+        ensure_baseline(ctx)
+    else:
+        _wait_until_recorded(study)
+    _check_or_record(study, spec, meter, space)  # records the energy source last: it marks the study ready
+    return ctx
+
+
+@contextlib.contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """`datasets` draws a progress bar while it reads a csv; on bad input the one error line must stand alone."""
+    import datasets
+
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
+
+
+def _wait_until_recorded(study: optuna.Study, timeout_s: float = 30.0) -> None:
+    """A worker that lost the creation race waits for the creator to record the energy source (its last step)."""
+    deadline = time.monotonic() + timeout_s
+    while METER_ATTR not in study.user_attrs and time.monotonic() < deadline:
+        time.sleep(0.5)
 
 
 def spec_record(spec: StudySpec, space: Any) -> dict[str, Any]:
@@ -79,7 +133,9 @@ def _check_or_record(study: optuna.Study, spec: StudySpec, meter: Any, space: An
     recorded = study.user_attrs.get(METER_ATTR)
     here = {"source": meter.source, **{k: v for k, v in meter.hardware.items() if k in ("gpu", "gpu_count", "cpu")}}
     if recorded is None:
-        study.set_metric_names(list(rec.METRIC_NAMES))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(rec.METRIC_NAMES))
         study.set_user_attr(SPEC_ATTR, spec_record(spec, space))
         study.set_user_attr(METER_ATTR, here)
         return
@@ -101,29 +157,79 @@ def _check_or_record(study: optuna.Study, spec: StudySpec, meter: Any, space: An
 
 
 def ensure_baseline(ctx: StudyContext) -> None:
-    """Trial 0 is the baseline, enqueued once — never again on resume, whatever state it is in."""
+    """Trial 0 is the baseline, enqueued once — never again on resume, whatever state it is in (a baseline lost
+    with its worker is queued again by `_lost`, as any lost trial is)."""
     trials = ctx.study.get_trials(deepcopy=False)
     if any(rec.role_of(t) == "baseline" for t in trials):
         return
     ctx.study.enqueue_trial(ctx.space.params_of(ctx.space.baseline()), user_attrs={rec.ROLE: "baseline"})
 
 
+def _budgeted(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
+    """The trials a budget counts: not `confirm` repeats, not surplus starts, not lost trials that were queued again
+    (their retry takes over the slot, so a Ctrl-C or a killed worker does not eat the budget)."""
+    retried = _lost.retried_numbers(trials)
+    return [t for t in trials if rec.role_of(t) not in ("confirm", SURPLUS) and t.number not in retried]
+
+
 def finished_count(study: optuna.Study) -> int:
-    return sum(1 for t in study.get_trials(deepcopy=False, states=FINISHED) if rec.role_of(t) != "confirm")
+    return sum(1 for t in _budgeted(study.get_trials(deepcopy=False)) if t.state in FINISHED)
+
+
+def _claimed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Budgeted trials finished or running, in the order workers claimed them."""
+    trials = [t for t in _budgeted(study.get_trials(deepcopy=False))
+              if t.state in FINISHED or t.state == TrialState.RUNNING]
+    return sorted(trials, key=lambda t: (t.datetime_start or datetime.min, t.number))
+
+
+class _StopAtBudget:
+    """After each trial: stop this worker once finished + running trials (every worker's) fill the budget.
+
+    Like optuna's MaxTrialsCallback, but counting trials still running elsewhere, so N workers do not start
+    N - 1 trials too many at the end; first it fails trials of dead workers, whose retries still need a slot."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        _lost.recover_lost_trials(study)
+        if len(_claimed(study)) >= self.budget:
+            study.stop()
 
 
 class Objective:
-    def __init__(self, ctx: StudyContext, on_trial: Callable[[optuna.Trial, str], None] | None = None) -> None:
+    """One trial: suggest a configuration, run the pipeline, store the result against the baseline.
+
+    A configuration that cannot train (NaN or diverging loss, out of memory, a library error) fails its trial with
+    the reason and the joules it burned, and the study goes on. Ctrl-C or SIGTERM fails the running trial as
+    "interrupted", queues its configuration again, and stops the worker. With `budget`, a trial that another
+    worker's start pushed past the budget is pruned as surplus before it runs anything."""
+
+    def __init__(self, ctx: StudyContext, on_trial: Callable[[optuna.Trial, str], None] | None = None,
+                 budget: int | None = None) -> None:
         self.ctx = ctx
         self.on_trial = on_trial
+        self.budget = budget
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
-        ctx = self.ctx
         role = trial.user_attrs.get(rec.ROLE) or "search"
         if rec.ROLE not in trial.user_attrs:
             trial.set_user_attr(rec.ROLE, role)
+        _lost.stamp(trial)
+        if self.budget is not None and role != "baseline" and self._over_budget(trial):
+            trial.set_user_attr(rec.ROLE, SURPLUS)
+            raise optuna.TrialPruned(f"the budget of {self.budget} trials was filled by other workers first")
         if self.on_trial:
             self.on_trial(trial, role)
+        try:
+            return self._run(trial, role)
+        except KeyboardInterrupt as err:
+            self._interrupted(trial, err)
+            raise
+
+    def _run(self, trial: optuna.Trial, role: str) -> tuple[float, float]:
+        ctx = self.ctx
         try:
             config = ctx.space.suggest(trial)
         except GreenknobsError as err:
@@ -132,39 +238,105 @@ class Objective:
         trial.set_user_attr(rec.CONFIG, config)
         try:
             result = ctx.pipeline.run(config)
-        except (TrialFailed, GreenknobsError, RuntimeError, ValueError, TypeError, AssertionError) as err:
+        except (TrialFailed, GreenknobsError, RuntimeError, ValueError, TypeError, AssertionError, MemoryError,
+                ImportError, OSError) as err:
             # A library error in one configuration fails that trial, not the study; Ctrl-C and SIGTERM still stop.
             if not isinstance(err, TrialFailed):
                 reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0][:300] if str(err).strip() else ''}"
                 failed = TrialFailed(reason)
                 failed.phase_energy_j = getattr(err, "phase_energy_j", {})  # type: ignore[attr-defined]
                 err = failed
-            trial.set_user_attr(rec.FAIL_REASON, err.reason)
-            burned = getattr(err, "phase_energy_j", {})
-            trial.set_user_attr("energy_j_burned", sum(burned.values()))
-            _save_note(trial, f"## Trial {trial.number} — FAILED\n\n{err.reason}\n\nEnergy burned before it failed "
-                              f"({ctx.pipeline.meter.source}): {sum(burned.values()):,.1f} J")
+            self._failed(trial, err.reason, getattr(err, "phase_energy_j", {}))
             raise err from None
         baseline_t = rec.baseline_trial(ctx.study)
         baseline = rec.result_of(baseline_t) if baseline_t is not None and role != "baseline" else None
         if role != "baseline" and baseline is None:
-            baseline = _wait_for_baseline(ctx.study)
+            try:
+                baseline = _wait_for_baseline(ctx.study, run_waiting_baseline=self._run_waiting_baseline)
+            except TrialFailed as err:  # trained and measured, but nothing to compare it with
+                self._failed(trial, err.reason, result.phase_energy_j)
+                raise
         rec.store_result(trial, result, baseline, ctx.spec.min_f1_retention)
         _save_note(trial, rec.note_markdown(trial.number, result, ctx.space.differences(config), baseline,
                                             ctx.spec.min_f1_retention))
         return result.energy_j, result.f1
 
+    def _failed(self, trial: optuna.Trial, reason: str, burned: dict[str, float]) -> None:
+        trial.set_user_attr(rec.FAIL_REASON, reason)
+        trial.set_user_attr("energy_j_burned", sum(burned.values()))
+        _save_note(trial, f"## Trial {trial.number} — FAILED\n\n{reason}\n\nEnergy burned before it failed "
+                          f"({self.ctx.pipeline.meter.source}): {sum(burned.values()):,.1f} J")
+        _free_memory()
 
-def _wait_for_baseline(study: optuna.Study, timeout_s: float = 6 * 3600) -> TrialResult:
-    """Another worker is still running the baseline: constraints are relative to it, so wait for it."""
+    def _interrupted(self, trial: optuna.Trial, err: KeyboardInterrupt) -> None:
+        """Record why the trial ended and queue it again; Optuna then marks it FAIL and the worker stops."""
+        reason = f"interrupted ({getattr(err, 'signal_name', 'SIGINT')}): the worker was stopped during the trial"
+        try:
+            self._failed(trial, reason, getattr(err, "phase_energy_j", {}))
+            _lost.retry_lost(self.ctx.study, self.ctx.study._storage.get_trial(trial._trial_id))
+        except KeyboardInterrupt:
+            pass  # a second Ctrl-C: stop now; the next start fails the trial as lost and queues it then
+
+    def _over_budget(self, trial: optuna.Trial) -> bool:
+        claimed = [t.number for t in _claimed(self.ctx.study)]
+        return trial.number in claimed[self.budget:]
+
+    def _run_waiting_baseline(self) -> bool:
+        """The baseline was lost and queued again while this worker waited for it: claim it and run it here, since
+        every worker may be inside a trial that waits for it."""
+        from optuna.storages._heartbeat import get_heartbeat_thread
+
+        study = self.ctx.study
+        for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            if rec.role_of(t) != "baseline":
+                continue
+            try:
+                if not study._storage.set_trial_state_values(t._trial_id, TrialState.RUNNING):
+                    continue
+            except UpdateFinishedTrialError:
+                continue
+            trial = optuna.trial.Trial(study, t._trial_id)
+            try:
+                with get_heartbeat_thread(trial._trial_id, study._storage):
+                    values = self(trial)
+            except TrialFailed:
+                study.tell(trial, state=TrialState.FAIL)
+                return True
+            except BaseException:
+                study.tell(trial, state=TrialState.FAIL)
+                raise
+            study.tell(trial, values)
+            return True
+        return False
+
+
+def _free_memory() -> None:
+    """A failed trial (out of memory above all) leaves tensors behind; the next trial needs that memory."""
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:  # freeing is best effort: the next trial reports its own error if memory is still short
+        pass
+
+
+def _wait_for_baseline(study: optuna.Study, timeout_s: float = 6 * 3600,
+                       run_waiting_baseline: Callable[[], bool] | None = None) -> TrialResult:
+    """Another worker is still running the baseline: constraints are relative to it, so wait for it. Meanwhile a
+    baseline whose worker died is failed and queued again (`recover_lost_trials`), and then run here."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         t = rec.baseline_trial(study)
         if t is not None:
             return rec.result_of(t)
+        _lost.recover_lost_trials(study)
         states = [x.state for x in study.get_trials(deepcopy=False) if rec.role_of(x) == "baseline"]
         if states and all(s in (TrialState.FAIL,) for s in states):
             raise TrialFailed("the baseline trial failed, so no trial can be compared with it: fix the baseline first")
+        if TrialState.RUNNING not in states and run_waiting_baseline is not None and run_waiting_baseline():
+            continue
         time.sleep(2.0)
     raise TrialFailed("timed out waiting for the baseline trial")
 
@@ -176,36 +348,45 @@ def _save_note(trial: optuna.Trial, body: str) -> None:
 
 
 def run_study(ctx: StudyContext, *, n_trials: int | None = None, timeout_s: float | None = None,
-              show_progress: bool = True) -> dict[str, Any]:
-    """Run until the study holds `n_trials` finished trials (counted over every run and worker) or time is up."""
+              show_progress: bool = True, label: str = "") -> dict[str, Any]:
+    """Run until the study holds `n_trials` finished trials (counted over every run and worker) or time is up.
+
+    First, trials left RUNNING by dead workers of this host are failed and queued again (`_lost`)."""
     budget = n_trials if n_trials is not None else ctx.spec.n_trials
     timeout_s = timeout_s if timeout_s is not None else ctx.spec.timeout_s
+    _lost.recover_lost_trials(ctx.study)
     ensure_baseline(ctx)
-    display = StudyProgress(ctx, budget) if show_progress else None
+    display = StudyProgress(ctx, budget, prefix=f"[{label}] " if label else "") if show_progress else None
     if display:
         ctx.pipeline.progress = display.phase
-    remaining = budget - finished_count(ctx.study)
-    if remaining > 0:
+    if len(_claimed(ctx.study)) < budget:
+        # n_trials=None: the budget callback stops the loop, counting every worker's trials, retries included.
         ctx.study.optimize(
-            Objective(ctx, on_trial=display.trial_started if display else None),
-            n_trials=remaining, timeout=timeout_s, catch=(TrialFailed,),
-            callbacks=[optuna.study.MaxTrialsCallback(budget, states=FINISHED)] + ([display.trial_finished] if display else []),
+            Objective(ctx, on_trial=display.trial_started if display else None, budget=budget),
+            n_trials=None, timeout=timeout_s, catch=(TrialFailed,),
+            callbacks=[_StopAtBudget(budget)] + ([display.trial_finished] if display else []),
         )
     return {"finished": finished_count(ctx.study), "budget": budget}
+
+
+def still_running(study: optuna.Study) -> int:
+    """Budgeted trials other workers are still running (this worker stopped: the budget is claimed)."""
+    return sum(1 for t in _claimed(study) if t.state == TrialState.RUNNING)
 
 
 class StudyProgress:
     """One line per event on stderr: trials done of the budget, the running trial's phase, best reduction so far."""
 
-    def __init__(self, ctx: StudyContext, budget: int, stream: Any = None) -> None:
+    def __init__(self, ctx: StudyContext, budget: int, stream: Any = None, prefix: str = "") -> None:
         self.ctx = ctx
         self.budget = budget
         self.stream = stream or sys.stderr
+        self.prefix = prefix
         self.trial = None
         self.started = time.perf_counter()
 
     def _print(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+        print(self.prefix + text, file=self.stream, flush=True)
 
     def trial_started(self, trial: optuna.Trial, role: str) -> None:
         self.trial = trial.number

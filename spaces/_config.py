@@ -55,7 +55,10 @@ def load_config_file(path: str | os.PathLike) -> ConfigFile:
     seed = data.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         raise GreenknobsError(f"config file {path}: `seed` must be an integer, not {seed!r}")
-    return ConfigFile(knobs=dict(knobs), task=task, seed=seed, measured=dict(data.get("measured", {})))
+    measured = data.get("measured", {})
+    if not isinstance(measured, dict):
+        raise GreenknobsError(f"config file {path}: `measured` must be a table ([measured]) or left out, not {measured!r}")
+    return ConfigFile(knobs=dict(knobs), task=task, seed=seed, measured=dict(measured))
 
 
 def write_config_file(path: str | os.PathLike, config: ConfigFile, header: str = "") -> None:

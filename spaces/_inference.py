@@ -1,13 +1,8 @@
 """Inference-phase knobs: how the fine-tuned model serves predictions."""
 
-from greenknobs.spaces._knob import Knob
+from greenknobs.spaces._knob import Condition, Knob
 
 KNOBS = (
-    Knob(
-        "infer_precision", "inference", "categorical", "fp32", choices=("fp32", "bf16", "fp16"),
-        help="Precision the model is cast to for inference.",
-        value_needs={"fp16": frozenset({"fp16"}), "bf16": frozenset({"bf16"})},
-    ),
     Knob("infer_batch_size", "inference", "categorical", 16, choices=(8, 16, 32, 64, 128), unit="examples",
          help="Examples per inference batch."),
     Knob(
@@ -18,6 +13,14 @@ KNOBS = (
             "bnb-int8": frozenset({"bnb-cuda"}),
             "bnb-nf4": frozenset({"bnb-cuda"}),
         },
+    ),
+    Knob(
+        "infer_precision", "inference", "categorical", "fp32", choices=("fp32", "bf16", "fp16"),
+        help="Precision the model is cast to for inference.",
+        value_needs={"fp16": frozenset({"fp16"}), "bf16": frozenset({"bf16"})},
+        # Quantized weights set their own precision: declared as a condition, a study never samples the
+        # impossible pairs (dynamic int8 needs fp32; bitsandbytes picks its compute dtype).
+        condition=Condition("quantization", values=("none",), text="quantization = none"),
     ),
     Knob("infer_compile", "inference", "bool", False, needs=frozenset({"compile"}),
          help="torch.compile the model for inference."),

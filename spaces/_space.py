@@ -91,21 +91,65 @@ class Space:
             self.searched[name] = knob
         for name, bounds in (ranges or {}).items():
             self.searched[name] = self._narrow(name, bounds)
+        self._drop_never_active(explicit=set(names) if search is not None else set(ranges or {}))
+        self._check_fixed_children()
+
+    def _drop_never_active(self, explicit: set[str]) -> None:
+        """A conditional knob whose parent can never enable it would be a search dimension that changes nothing:
+        refused where the study names it, left out where it came with the default (search everything)."""
+        for name, knob in list(self.searched.items()):
+            cond = knob.condition
+            if cond is None:
+                continue
+            if any(cond.holds(v) for v in self._possible(cond.parent)):
+                continue
+            if name in explicit:
+                raise GreenknobsError(
+                    f"knob '{name}' is searched but only applies when {cond.describe()}, which no configuration of "
+                    f"this study allows: search or fix {cond.parent} accordingly, or stop searching {name}"
+                )
+            del self.searched[name]
+
+    def _possible(self, name: str) -> tuple[Any, ...]:
+        """The values a knob can take in this study (a numeric range by its ends: conditions test a threshold)."""
+        knob = self.searched.get(name)
+        if knob is None:
+            return (self.fixed.get(name, self.status[name].knob.baseline),)
+        return knob.choices if knob.kind == "categorical" else (knob.low, knob.high)
+
+    def _check_fixed_children(self) -> None:
+        """A fixed conditional knob holds wherever its parent enables it (a fixed drop_from under a searched
+        drop_layers); one that no configuration enables would be a silent no-op, and is refused."""
+        for name in self.fixed:
+            cond = self.status[name].knob.condition
+            if cond is None:
+                continue
+            if not any(cond.holds(v) for v in self._possible(cond.parent)):
+                raise GreenknobsError(
+                    f"fixed sets '{name}', which only applies when {cond.describe()}, and no configuration of this "
+                    f"study has that: remove it from fixed, or search or fix {cond.parent} accordingly"
+                )
 
     # -- values ---------------------------------------------------------------------------------------------
     def _checked(self, name: str, value: Any, where: str) -> Any:
         st = self.status[name]
         knob = st.knob
         value = knob.coerce(value)
-        if not knob.contains(value):
+        # The machine's reason comes first: a GPU-only knob resolves to a bare domain here ({0} for the power
+        # limit), and "outside its domain" would hide why.
+        why = self.hardware.why_not(knob.needs) if value != knob.baseline else None
+        if why is None and not knob.contains(value):
             raise GreenknobsError(
                 f"{where} value {_fmt(value)!s} for knob '{name}' is outside its domain {knob.domain_text()}: "
                 "choose a value inside it"
             )
-        if value != knob.baseline:
-            why = self.hardware.why_not(knob.needs) or self.hardware.why_not(knob.value_needs.get(value, frozenset()))
-            if why is not None:
-                raise GreenknobsError(f"{name} = {_fmt(value)} cannot run on this machine: {why}")
+        if why is None and value != knob.baseline:
+            why = self.hardware.why_not(knob.value_needs.get(value, frozenset()))
+        if why is not None:
+            raise GreenknobsError(
+                f"{where}: {name} = {_fmt(value)} cannot run on this machine ({why}): "
+                f"remove it or use {_fmt(knob.baseline)}"
+            )
         return value
 
     def _narrow(self, name: str, bounds: Mapping[str, Any]) -> Knob:
@@ -151,7 +195,9 @@ class Space:
             knob = st.knob
             cond = knob.condition
             active = cond is None or cond.holds(config.get(cond.parent))
-            if name in merged:
+            # A fixed child holds only where its parent enables it (checked once, in __init__); set here by the
+            # caller, an inactive knob would be a silent no-op and is refused.
+            if name in merged and (active or name in values):
                 if not active:
                     raise GreenknobsError(
                         f"{where} sets '{name}', which only applies when {cond.describe()}: remove it or set {cond.parent}"
@@ -206,17 +252,19 @@ def check_combination(config: Mapping[str, Any], task: TaskInfo) -> None:
             f"drop_layers = {config['drop_layers']} would remove every layer of {model} ({layers} layers): "
             f"choose at most {layers - 1}"
         )
+    # This and the precision checks below are conditions of the knobs too (so `complete` and a study's sampler
+    # never get here with them); kept for configurations built by hand.
     if config.get("gradient_checkpointing") and config.get("adaptation") == "head":
         raise GreenknobsError(
             "gradient_checkpointing does nothing with adaptation = 'head' (no gradients flow through the encoder): "
             "turn one of them off"
         )
-    if config.get("quantization") == "dynamic-int8" and config.get("infer_precision") != "fp32":
+    if config.get("quantization") == "dynamic-int8" and config.get("infer_precision", "fp32") != "fp32":
         raise GreenknobsError(
             "quantization = 'dynamic-int8' needs an fp32 model but infer_precision is "
             f"'{config.get('infer_precision')}': set infer_precision = 'fp32'"
         )
-    if str(config.get("quantization", "none")).startswith("bnb-") and config.get("infer_precision") != "fp32":
+    if str(config.get("quantization", "none")).startswith("bnb-") and config.get("infer_precision", "fp32") != "fp32":
         raise GreenknobsError(
             "bitsandbytes quantization sets its own compute precision: set infer_precision = 'fp32' with "
             f"quantization = '{config.get('quantization')}'"

@@ -27,6 +27,7 @@ KNOBS = (
     Knob(
         "cpu_threads", "system", "categorical", 0, choices=(0, 1), unit="threads",
         help="torch intra-op CPU threads (0 = torch's default: every core available).",
-        resolve=lambda hw, task: {"choices": (0, *sorted({1, max(1, hw.cpu_cores // 2), hw.cpu_cores}))},
+        # Every core is what 0 already means, so it is not offered twice.
+        resolve=lambda hw, task: {"choices": (0, *sorted({1, max(1, hw.cpu_cores // 2)} - {hw.cpu_cores}))},
     ),
 )

@@ -17,7 +17,9 @@ KNOBS = (
     Knob("lora_dropout", "training", "float", 0.1, low=0.0, high=0.3, step=0.05, condition=_LORA,
          help="Dropout on the LoRA path."),
     Knob("gradient_checkpointing", "training", "bool", False,
-         help="Recompute activations in the backward pass instead of storing them."),
+         help="Recompute activations in the backward pass instead of storing them.",
+         # With only the head trained no gradient flows through the encoder: nothing to recompute.
+         condition=Condition("adaptation", values=("full", "lora", "qlora"))),
     Knob(
         "optimizer", "training", "categorical", "adamw", choices=("adamw", "adamw-8bit"),
         help="torch AdamW, or bitsandbytes' 8-bit AdamW (quantized optimizer state).",
@@ -32,7 +34,7 @@ KNOBS = (
          help="Examples per optimizer micro-batch."),
     Knob("grad_accum", "training", "categorical", 1, choices=(1, 2, 4), unit="steps",
          help="Micro-batches accumulated per optimizer step."),
-    Knob("learning_rate", "training", "float", 1e-4, low=1e-5, high=1e-3, log=True,
+    Knob("learning_rate", "training", "float", 2e-4, low=1e-5, high=1e-2, log=True,
          help="Peak learning rate (linear decay, 10% warm-up)."),
     Knob("epochs", "training", "int", 2, low=1, high=4, unit="epochs", help="Passes over the training data."),
 )

@@ -1,0 +1,256 @@
+"""`--sampler cascade`: measure each knob alone, then combine the ones that paid, then let TPE search.
+
+The plan, recomputed before every trial from the study's trials so far (complete, running and queued, so parallel
+workers and resumed runs pick up where the study is rather than where this process was):
+
+1. the baseline (queued by `ensure_baseline`, not planned here);
+2. screening, at most half the budget: each searched knob alone at its most promising energy-saving level, one repeat
+   of the baseline configuration (the noise floor), then the knobs' further levels;
+3. combinations of the knobs whose best level saved energy and stayed feasible, ordered by the orthogonality model
+   (predicted saving 1 − Π(1 − sᵢ)): grown greedily from the best feasible set measured so far, a knob from a phase
+   not yet in the set first; an infeasible combination is not grown further;
+4. TPE for the rest (at least a fifth of the budget), which sees every trial above as its history.
+
+A plan is a whole configuration decided in `before_trial` and stored in the trial's system attrs (the
+PartialFixedSampler pattern): `sample_independent` returns its values, so the objective's own `suggest_*` calls
+record them as ordinary params. Conditional knobs (lora_rank under LoRA) are not screened alone: they only mean
+something under their parent, whose screening runs them at their defaults; TPE tunes them.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler
+from optuna.study import Study
+from optuna.trial import FrozenTrial, TrialState
+
+from greenknobs._errors import GreenknobsError
+from greenknobs.search import _effects as fx
+from greenknobs.search import _records as rec
+from greenknobs.search._front import knob_differences
+
+PLAN_ATTR = "greenknobs.cascade"  # system attr: {"stage": screen | repeat | combine, "params": {...}}
+REPEAT = ("<baseline repeat>", None)
+DEFAULT_BUDGET = 20
+
+# Which way a knob's energy goes, from where the pipeline spends it (tokens per example, optimizer steps, weights
+# updated, kernels) and from the study's measurements. Only the screening order reads it: every level is still
+# screened when the budget allows, so a wrong guess costs order, not coverage.
+_CHEAPER_LOW = {"max_length", "train_fraction", "epochs", "lora_rank", "loader_workers", "power_limit_w"}
+_CHEAPER_HIGH = {"drop_layers", "batch_size", "infer_batch_size", "grad_accum"}
+_CHEAPER_FIRST = {
+    "tokenizer": ("rust",), "padding": ("dynamic",), "attention": ("sdpa",), "adaptation": ("head", "lora", "qlora"),
+    "train_precision": ("bf16", "fp16"), "infer_precision": ("bf16", "fp16"), "optimizer": ("adamw-8bit",),
+    "quantization": ("dynamic-int8", "bnb-int8", "bnb-nf4"), "compile": (True,), "infer_compile": (True,),
+    # Recomputing activations costs compute: it saves memory, not joules, so it is screened last.
+    "gradient_checkpointing": (True,),
+}
+
+
+def screening_levels(knob: Any) -> list[Any]:
+    """The non-baseline values screening measures for one knob, most promising energy saving first."""
+    if knob.kind in ("categorical", "bool"):
+        values = [v for v in (knob.choices or knob.values) if v != knob.baseline]
+    else:
+        values = [v for v in _numeric_levels(knob) if v != knob.baseline]
+    if knob.name in _CHEAPER_FIRST:
+        first = [v for v in _CHEAPER_FIRST[knob.name] if v in values]
+        return first + [v for v in values if v not in first]
+    if knob.name in _CHEAPER_LOW or knob.name in _CHEAPER_HIGH:
+        return sorted(values, reverse=knob.name in _CHEAPER_HIGH)
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values + [knob.baseline]):
+        return sorted(values, key=lambda v: -abs(v - knob.baseline))  # the biggest move first: the biggest effect
+    return values
+
+
+def _numeric_levels(knob: Any) -> list[Any]:
+    """Low, middle and high of a numeric range (every value of a short integer range), on its step grid."""
+    low, high = knob.low, knob.high
+    if knob.kind == "int" and high - low + 1 <= 4:
+        return list(range(int(low), int(high) + 1, int(knob.step or 1)))
+    mid = (low * high) ** 0.5 if knob.log and low > 0 else (low + high) / 2
+    if knob.step:
+        mid = low + round((mid - low) / knob.step) * knob.step
+    levels = [low, mid, high]
+    if knob.kind == "int":
+        levels = [int(round(v)) for v in levels]
+    else:
+        levels = [round(float(v), 10) for v in levels]
+    return list(dict.fromkeys(levels))
+
+
+class CascadeSampler(BaseSampler):
+    """Screen single knobs, combine the feasible savers by predicted saving, then hand over to TPE."""
+
+    def __init__(self, space: Any, seed: int | None = None, min_f1_retention: float = 0.95,
+                 n_trials: int | None = None, inner: BaseSampler | None = None) -> None:
+        from greenknobs.search._samplers import make_sampler
+
+        if space is None:
+            raise GreenknobsError("the cascade sampler needs the study's search space: create it through open_study")
+        # min_f1_retention is not read here: feasibility comes from the constraints each trial stored, which apply it.
+        self.space = space
+        self.budget = n_trials or DEFAULT_BUDGET
+        self.inner = inner or make_sampler("tpe", seed or 0)
+        self._plans: dict[int, dict[str, Any]] = {}
+
+    # -- the plan -------------------------------------------------------------------------------------------
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        # Queued trials (the baseline, confirm repeats, retries of lost trials, by hand) keep their own params.
+        if "fixed_params" not in trial.system_attrs and not trial.params:
+            others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
+            plan = next_plan(others, self.space, self.budget)
+            if plan is not None:
+                stage, changes = plan
+                params = self.space.params_of(self.space.complete(changes))
+                self._plans[trial._trial_id] = params
+                study._storage.set_trial_system_attr(trial._trial_id, PLAN_ATTR, {"stage": stage, "params": params})
+                return
+        self.inner.before_trial(study, trial)
+
+    def _plan_of(self, trial: FrozenTrial) -> dict[str, Any] | None:
+        if trial._trial_id in self._plans:
+            return self._plans[trial._trial_id]
+        stored = trial.system_attrs.get(PLAN_ATTR)
+        return stored["params"] if stored else None
+
+    # -- Optuna's sampler interface ---------------------------------------------------------------------------
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        if self._plan_of(trial) is not None:
+            return {}
+        return self.inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        if self._plan_of(trial) is not None:
+            return {}
+        return self.inner.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        plan = self._plan_of(trial)
+        if plan is not None and param_name in plan:
+            return plan[param_name]
+        return self.inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
+        self._plans.pop(trial._trial_id, None)
+        self.inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.inner.reseed_rng()
+
+
+def stage_of(trial: FrozenTrial) -> str | None:
+    """screen | repeat | combine for a trial the cascade planned; None for the baseline, confirm or TPE trials."""
+    plan = trial.system_attrs.get(PLAN_ATTR)
+    return plan["stage"] if plan else None
+
+
+def next_plan(trials: list[FrozenTrial], space: Any, budget: int) -> tuple[str, dict[str, Any]] | None:
+    """The next configuration to run, as (stage, knob changes from the baseline), or None: TPE's turn."""
+    trials = [t for t in trials if rec.role_of(t) != "confirm"]
+    base_params = space.params_of(space.baseline())
+    tried: dict[frozenset, int] = {}
+    for t in trials:
+        params = _intended_params(t)
+        if params is not None:
+            key = fx.level_key(knob_differences(params, base_params))
+            tried[key] = tried.get(key, 0) + 1
+    screened = sum(1 for t in trials if stage_of(t) in ("screen", "repeat"))
+    cap = max(2, budget // 2)
+    if screened < cap:
+        for level in _screening_order(space, cap):
+            if level == REPEAT:
+                if tried.get(frozenset(), 0) < 2:
+                    return "repeat", {}
+            elif fx.level_key(dict([level])) not in tried and _valid(space, dict([level])):
+                return "screen", dict([level])
+    if len(trials) < budget - max(1, budget // 5):
+        changes = _next_combination(trials, space, tried)
+        if changes is not None:
+            return "combine", changes
+    return None
+
+
+def _intended_params(t: FrozenTrial) -> dict[str, Any] | None:
+    """What a trial runs: its plan, its queued params, or what it suggested (None: a TPE trial not yet sampled)."""
+    plan = t.system_attrs.get(PLAN_ATTR)
+    if plan:
+        return plan["params"]
+    if "fixed_params" in t.system_attrs:
+        return t.system_attrs["fixed_params"]
+    if t.state == TrialState.RUNNING and not t.params:
+        return None
+    return t.params
+
+
+def _screening_order(space: Any, cap: int) -> list[Any]:
+    from greenknobs.spaces import KNOBS
+
+    levels = {k.name: screening_levels(space.searched[k.name]) for k in KNOBS
+              if k.name in space.searched and space.searched[k.name].condition is None}
+    rounds = itertools.zip_longest(*([(name, v) for v in vs] for name, vs in levels.items()))
+    order = [lv for r in rounds for lv in r if lv is not None]
+    # The repeat comes after every knob's first level, or sooner if the cap would crowd it out.
+    first_round = sum(1 for vs in levels.values() if vs)
+    order.insert(min(first_round, cap - 1), REPEAT)
+    return order
+
+
+def _valid(space: Any, changes: dict[str, Any]) -> bool:
+    try:
+        space.complete(changes)
+    except GreenknobsError:
+        return False
+    return True
+
+
+def _next_combination(trials: list[FrozenTrial], space: Any, tried: dict[frozenset, int]) -> dict[str, Any] | None:
+    baseline = space.baseline()
+    effects = fx.effects_of(trials, baseline)
+    if effects.reference is None:
+        return None
+    # Per knob, its best level that saved energy and kept F1 (the study's constraints decide "kept").
+    best: dict[str, tuple[Any, float]] = {}
+    for (knob, value), g in effects.singles.items():
+        if g.feasible and g.saving > 0 and (knob not in best or g.saving > best[knob][1]):
+            best[knob] = (value, g.saving)
+    if len(best) < 2:
+        return None
+    savers = {(k, v): s for k, (v, s) in best.items()}
+
+    def predicted(levels: frozenset) -> float:
+        return fx.predicted_saving(savers[lv] for lv in levels)
+
+    def phase_overlap(levels: frozenset) -> int:
+        phases = [fx.phase_of(k) for k, _ in levels]
+        return len(phases) - len(set(phases))
+
+    # Grow the best feasible set measured so far, made of these levels only.
+    measured = [(g.saving, key) for key, g in _groups(effects) if key <= set(savers) and g.feasible]
+    start = max(measured, key=lambda x: (x[0], -len(x[1])))[1]
+    phases_in = {fx.phase_of(k) for k, _ in start}
+    growth = [start | {lv} for lv in savers if lv[0] not in {k for k, _ in start}]
+    growth.sort(key=lambda s: (next(fx.phase_of(k) for k, _ in s - start) in phases_in, -predicted(s), sorted(map(str, s))))
+    # Then any pair or triple not yet tried: different phases first, the biggest predicted saving first.
+    rest = [frozenset(c) for n in (2, 3) for c in itertools.combinations(sorted(savers, key=str), n)
+            if len({k for k, _ in c}) == n]
+    rest.sort(key=lambda s: (phase_overlap(s), -predicted(s), sorted(map(str, s))))
+    for levels in growth + rest:
+        if levels not in tried and _valid(space, dict(levels)):
+            return dict(sorted(levels, key=str))
+    return None
+
+
+def _groups(effects: fx.Effects):
+    seen = {}
+    for c in effects.cascades:
+        seen[c.group.key] = c.group
+    for g in effects.singles.values():
+        seen[g.key] = g
+    return seen.items()
+

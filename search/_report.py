@@ -1,0 +1,352 @@
+"""`report`: what a study found, in a page a person takes in within a minute, plus the plots behind it.
+
+report.md (headline, Pareto set, single-knob effects, predicted vs observed cascades, pairs, importance),
+report.json (every number in it), PNGs (matplotlib) and report.html (plotly; plotly.js beside it, once).
+The folder is built beside its destination and swapped in whole; the study is only read.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from greenknobs._errors import GreenknobsError
+from greenknobs.objectives import PIPELINE_PHASES
+from greenknobs.search import _effects as fx
+from greenknobs.search import _records as rec
+from greenknobs.search._front import SPEC_ATTR, baseline_config, is_estimated, knob_differences, min_f1_retention
+
+MARKER = ".greenknobs-report"  # in every folder report wrote: the licence to replace it
+VERDICTS = ("compounds", "overlap", "conflict", "synergy")
+
+
+# -- analysis -------------------------------------------------------------------------------------------------
+def analyse(study: optuna.Study) -> dict[str, Any]:
+    """Every number the report shows, as plain data (also written as report.json)."""
+    from greenknobs.search._confirm import confirmed
+
+    base_trial = rec.baseline_trial(study)
+    if base_trial is None:
+        raise GreenknobsError(f"study '{study.study_name}' has no finished baseline trial, so nothing to compare "
+                              "with: run `greenknobs run` first")
+    base_cfg = baseline_config(study)
+    trials = study.get_trials(deepcopy=False)
+    effects = fx.effects_of(trials, base_cfg)
+    ref = effects.reference
+    done = [t for t in trials if t.state == TrialState.COMPLETE]
+    roles = {r: sum(1 for t in done if rec.role_of(t) == r) for r in ("baseline", "search", "confirm")}
+    stats = confirmed(study)
+    pareto = []
+    for t in rec.pareto_trials(study):
+        e, f = float(t.values[0]), float(t.values[1])
+        pareto.append({"trial": t.number, "changed": knob_differences(t.user_attrs.get(rec.CONFIG, {}), base_cfg),
+                       "energy_j": e, "saving": ref.saving(e), "f1": f, "f1_retention": f / ref.f1 if ref.f1 else None,
+                       "confirmed": stats.get(t.number)})
+    searched = study.user_attrs.get(SPEC_ATTR, {}).get("search", [])
+    alone = {k for k, _ in effects.singles}
+    return {
+        "study": study.study_name,
+        "energy_source": sorted({t.user_attrs["energy_source"] for t in done if "energy_source" in t.user_attrs}),
+        "estimated": is_estimated(study),
+        "energy_description": (rec.result_of(base_trial).energy_description if rec.result_of(base_trial) else ""),
+        "f1_kind": base_trial.user_attrs.get("f1_kind", "F1"),
+        "min_f1_retention": min_f1_retention(study),
+        "trials": {"complete": len(done), **roles,
+                   "failed": sum(1 for t in trials if t.state == TrialState.FAIL)},
+        "reference": {"runs": list(ref.runs), "energy_j": ref.energy_j, "energy_std": ref.energy_std,
+                      "noise": ref.noise, "noise_assumed": ref.noise is None, "tolerance_unit": ref.tolerance_unit,
+                      "f1": ref.f1, "f1_std": ref.f1_std,
+                      "by_phase": {str(t.number): {p: float(t.user_attrs.get(f"energy_j.{p}", 0.0)) for p in PIPELINE_PHASES}
+                                   for t in done if t.number in ref.runs}},
+        "pareto": pareto,
+        "singles": [_single_row(lv, g, ref) for lv, g in sorted(effects.singles.items(), key=_level_order)],
+        "not_measured_alone": [k for k in searched if k not in alone],
+        "cascades": [_cascade_row(c) for c in effects.cascades],
+        "importance": importances(study),
+    }
+
+
+def _level_order(item: tuple[fx.Level, fx.Group]) -> tuple:
+    from greenknobs.spaces import KNOBS
+
+    names = [k.name for k in KNOBS]
+    (knob, value), _ = item
+    return (names.index(knob) if knob in names else len(names), str(type(value)), value)
+
+
+def _single_row(level: fx.Level, g: fx.Group, ref: fx.Reference) -> dict[str, Any]:
+    knob, value = level
+    tol = fx.tolerance(ref, 1)
+    verdict = "saves" if g.saving > tol else "costs" if g.saving < -tol else "within noise"
+    return {"knob": knob, "phase": fx.phase_of(knob), "value": value, "runs": list(g.runs), "n": g.n,
+            "saving": g.saving, "saving_std": g.saving_std, "f1": g.f1, "f1_change": g.f1 - ref.f1,
+            "f1_std": g.f1_std, "feasible": g.feasible, "verdict": verdict, "tolerance": tol}
+
+
+def _cascade_row(c: fx.Cascade) -> dict[str, Any]:
+    return {"runs": list(c.group.runs), "changed": c.group.changes, "phases": c.phases, "n": c.group.n,
+            "observed": c.observed, "observed_std": c.group.saving_std, "predicted": c.predicted,
+            "singles": {f"{k}={v}": s for (k, v), s in c.singles.items()},
+            "missing": [f"{k}={v}" for k, v in c.missing], "score": c.score, "verdict": c.verdict,
+            "tolerance": c.tolerance, "feasible": c.group.feasible, "f1": c.group.f1}
+
+
+def importances(study: optuna.Study) -> dict[str, Any]:
+    """Per-objective knob importance with PED-ANOVA, over the study's complete non-repeat trials."""
+    trials = [t for t in study.get_trials(deepcopy=True, states=(TrialState.COMPLETE,))
+              if rec.role_of(t) != "confirm" and t.values is not None]
+    q = 0.25 if len(trials) < 40 else 0.1
+    method = (f"PED-ANOVA (Optuna's default evaluator, in its conditional form: a knob that exists only under another, "
+              f"such as lora_rank under LoRA, is judged within the trials where it exists), over {len(trials)} "
+              f"complete trials (confirm repeats left out); 'important' means the knob's values differ between the "
+              f"best {100 * q:.0f}% of trials and the rest, for that objective alone")
+    out: dict[str, Any] = {"method": method, "energy": {}, "f1": {}, "note": None, "trials": len(trials)}
+    if len(trials) < 3 or not any(t.params for t in trials):
+        out["note"] = f"not computed: {len(trials)} complete trial(s); importance needs at least 3"
+        return out
+    copy = optuna.create_study(directions=study.directions)
+    copy.add_trials(trials)
+    evaluator = optuna.importance.PedAnovaImportanceEvaluator(target_quantile=q)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, target in (("energy", lambda t: t.values[0]), ("f1", lambda t: -t.values[1])):
+            try:
+                got = optuna.importance.get_param_importances(copy, evaluator=evaluator, target=target)
+            except (ValueError, RuntimeError) as err:
+                out["note"] = f"not computed: {err}"
+                return out
+            out[name] = {k: float(v) for k, v in got.items()}
+    return out
+
+
+# -- markdown -------------------------------------------------------------------------------------------------
+def _pct(x: float | None, signed: bool = True) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    return f"{100 * x:+.1f}%" if signed else f"{100 * x:.1f}%"
+
+
+def _knobs(changed: dict[str, Any]) -> str:
+    return ", ".join(f"`{k}={v}`" for k, v in changed.items()) or "baseline configuration"
+
+
+def _runs(runs: list[int]) -> str:
+    return ", ".join(map(str, runs))
+
+
+def report_markdown(a: dict[str, Any]) -> str:
+    ref = a["reference"]
+    est = a["estimated"]
+    j = "J (estimated)" if est else "J"
+    tr = a["trials"]
+    lines = [f"# greenknobs report — study `{a['study']}`", ""]
+    source = ("**Energy is estimated**, not measured: " + a["energy_description"].removeprefix("estimated: ")
+              + ". Every joule and saving below is an estimate.") if est else f"Energy measured ({', '.join(a['energy_source'])})."
+    lines += [f"{tr['complete']} complete trials ({tr['baseline']} baseline, {tr['search']} search, {tr['confirm']} "
+              f"confirm repeats; {tr['failed']} failed). {source}", ""]
+    lines += ["## Headline", ""]
+    lines += _headline(a, j)
+    lines += ["", "## Pareto set (feasible, not dominated)", ""]
+    if a["pareto"]:
+        lines += [f"Saved and F1 kept are against the mean of the baseline runs ({ref['energy_j']:,.1f} {j}, "
+                  f"F1 {ref['f1']:.4f}; trials {_runs(ref['runs'])}).", ""]
+        lines += [f"| trial | knobs changed | energy, {j} | saved | {a['f1_kind']} F1 | F1 kept | repeats (mean ± std) |",
+                  "|---|---|---|---|---|---|---|"]
+        for p in a["pareto"]:
+            lines.append(f"| {p['trial']} | {_knobs(p['changed'])} | {p['energy_j']:,.1f} | {_pct(p['saving'])} | "
+                         f"{p['f1']:.4f} | {_pct(p['f1_retention'], False)} | {_confirmed_cell(p['confirmed'])} |")
+        lines += ["", "![Pareto front](pareto.png)", "", "![Energy by phase](phase_energy.png)"]
+    else:
+        lines.append("No feasible trial yet: nothing keeps the F1 floor.")
+    lines += ["", "## Single-knob effects", ""]
+    tol1 = fx.tolerance(_ref(a), 1)
+    noise = (f"{_pct(ref['noise'], False)} (std of {len(ref['runs'])} baseline runs, trials {_runs(ref['runs'])})"
+             if not ref["noise_assumed"] else f"unknown — one baseline run; {_pct(fx.DEFAULT_NOISE, False)} assumed")
+    lines += [f"Trials that differ from the baseline in exactly one knob, at that value. Savings are against the mean "
+              f"of the baseline runs ({ref['energy_j']:,.1f} {j}, F1 {ref['f1']:.4f}). Noise floor σ = {noise}; "
+              f"a saving within ±2σ√2 = ±{100 * tol1:.1f} points is \"within noise\".", ""]
+    lines += _baseline_runs(a, j)
+    if a["singles"]:
+        lines += ["| knob | phase | value | runs | energy saved | ± std | F1 change | verdict | feasible |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for s in a["singles"]:
+            lines.append(f"| {s['knob']} | {s['phase']} | {s['value']} | {s['n']} ({_runs(s['runs'])}) | "
+                         f"{_pct(s['saving'])} | {_pct(s['saving_std'], False)} | {s['f1_change']:+.4f} | "
+                         f"{s['verdict']} | {'yes' if s['feasible'] else '**no**'} |")
+        lines += ["", "![Single-knob effects](single_knobs.png)"]
+    else:
+        lines.append("No trial changes exactly one knob.")
+    if a["not_measured_alone"]:
+        lines += ["", "Never measured alone: " + ", ".join(f"`{k}`" for k in a["not_measured_alone"])
+                  + " (`greenknobs run --sampler cascade` screens every knob alone before combining)."]
+    lines += ["", "## Cascades: predicted vs observed", ""]
+    lines += ["Predicted saving = 1 − Π(1 − sᵢ) over the measured single savings sᵢ of the same knobs at the same values "
+              "(the orthogonality model of Rajput, Saad & Sharma, 2025); orthogonality = observed / predicted. Verdicts, "
+              "with tolerance t = 2σ√(k+1) for k knobs: **compounds** |observed − predicted| ≤ t; **synergy** observed "
+              "> predicted + t; **overlap** below the prediction but not below the best single knob − t; **conflict** "
+              "below the best single knob − t (combining undid savings).", ""]
+    if a["cascades"]:
+        lines += ["| trial(s) | knobs | phases | predicted | observed | orthogonality | verdict | feasible |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for c in a["cascades"]:
+            pred = _pct(c["predicted"]) if c["predicted"] is not None else "no single measurement of " + ", ".join(c["missing"])
+            score = f"{c['score']:.2f}" if c["score"] is not None else "—"
+            lines.append(f"| {_runs(c['runs'])} | {_knobs(c['changed'])} | {', '.join(c['phases'])} | {pred} | "
+                         f"{_pct(c['observed'])} | {score} | {c['verdict']} (t = {100 * c['tolerance']:.1f} pts) | "
+                         f"{'yes' if c['feasible'] else 'no'} |")
+        lines += ["", "![Predicted vs observed](cascade.png)"]
+    else:
+        lines.append("No trial changes two or more knobs yet.")
+    lines += ["", "## Pairs of knobs", ""]
+    lines += _pairs(a)
+    lines += ["", "## Which knobs matter", ""]
+    lines += _importance(a["importance"])
+    lines += ["", "Interactive plots: [report.html](report.html) (Pareto front, hypervolume, energy by phase, "
+              "single knobs, predicted vs observed). Every number here: report.json.", ""]
+    return "\n".join(lines)
+
+
+def _ref(a: dict[str, Any]) -> fx.Reference:
+    r = a["reference"]
+    return fx.Reference(tuple(r["runs"]), r["energy_j"], r["energy_std"], r["f1"], r["f1_std"])
+
+
+def _baseline_runs(a: dict[str, Any], j: str) -> list[str]:
+    """The baseline's runs phase by phase: where they disagree is where the noise floor comes from."""
+    runs = a["reference"]["by_phase"]
+    if len(runs) < 2:
+        return []
+    phases = list(next(iter(runs.values())))
+    out = [f"| baseline run | {' | '.join(phases)} | total, {j} |", "|---" * (len(phases) + 2) + "|"]
+    for number, by_phase in runs.items():
+        out.append(f"| trial {number} | " + " | ".join(f"{v:,.1f}" for v in by_phase.values())
+                   + f" | {sum(by_phase.values()):,.1f} |")
+    return out + [""]
+
+
+def _headline(a: dict[str, Any], j: str) -> list[str]:
+    out = []
+    if a["pareto"]:
+        best = max(a["pareto"], key=lambda p: p["saving"])
+        out.append(f"- Cheapest feasible configuration: trial {best['trial']} ({_knobs(best['changed'])}) — "
+                   f"{_pct(best['saving'], False)} less energy than the baseline at {_pct(best['f1_retention'], False)} "
+                   f"of its F1 (floor {_pct(a['min_f1_retention'], False)}).")
+    else:
+        out.append("- No feasible configuration yet.")
+    ref = a["reference"]
+    if ref["noise_assumed"]:
+        out.append(f"- Noise floor unknown (one baseline run): verdicts assume σ = {_pct(fx.DEFAULT_NOISE, False)}.")
+    else:
+        out.append(f"- Noise floor σ = {_pct(ref['noise'], False)} of the baseline's joules over {len(ref['runs'])} runs"
+                   + ("; savings smaller than that are not shown to be real." if ref["noise"] > 0.02 else "."))
+    savers = [s for s in a["singles"] if s["verdict"] == "saves" and s["feasible"]]
+    if savers:
+        top = sorted(savers, key=lambda s: -s["saving"])[:3]
+        out.append("- Biggest single knobs: " + "; ".join(f"`{s['knob']}={s['value']}` {_pct(s['saving'], False)}"
+                                                          for s in top) + ".")
+    judged = [c for c in a["cascades"] if c["predicted"] is not None]
+    if judged:
+        counts = {v: sum(1 for c in judged if c["verdict"] == v) for v in VERDICTS}
+        out.append(f"- {len(judged)} combination(s) set against the orthogonality model: "
+                   + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + ".")
+    return out
+
+
+def _confirmed_cell(s: dict[str, Any] | None) -> str:
+    if not s:
+        return "not confirmed"
+    sd = lambda v, f: f" ± {v:{f}}" if v is not None else ""  # noqa: E731
+    text = f"{s['runs']} runs: {s['energy_j_mean']:,.1f}{sd(s['energy_j_std'], ',.1f')} J, F1 {s['f1_mean']:.4f}{sd(s['f1_std'], '.4f')}"
+    if s.get("feasible_runs", s["runs"]) < s["runs"]:
+        text += f"; **{s['runs'] - s['feasible_runs']} of {s['runs']} runs infeasible**"
+    for w in s.get("within_noise_of", []):
+        text += f"; {w['on']} edge over trial {w['trial']} within noise"
+    return text
+
+
+def _pairs(a: dict[str, Any]) -> list[str]:
+    pairs = [c for c in a["cascades"] if len(c["changed"]) == 2 and c["predicted"] is not None]
+    if not pairs:
+        return ["No two-knob combination whose knobs were both measured alone."]
+    out = []
+    for verdict in VERDICTS:
+        chosen = [c for c in pairs if c["verdict"] == verdict]
+        if chosen:
+            out.append(f"- **{verdict}**: " + "; ".join(
+                f"{' + '.join(f'`{k}={v}`' for k, v in c['changed'].items())} (trial {_runs(c['runs'])}: predicted "
+                f"{_pct(c['predicted'])}, observed {_pct(c['observed'])})" for c in chosen))
+    out.append("")
+    out.append("Only exact two-knob trials are judged as pairs; larger combinations are in the table above.")
+    return out
+
+
+def _importance(imp: dict[str, Any]) -> list[str]:
+    if imp.get("note"):
+        return [f"Knob importance {imp['note']}."]
+    out = []
+    for key, label in (("energy", "energy"), ("f1", "F1")):
+        ranked = sorted(imp[key].items(), key=lambda kv: -kv[1])
+        out.append(f"- {label}: " + (", ".join(f"{k} {v:.2f}" for k, v in ranked) or "none"))
+    out += ["", f"Method: {imp['method']}." + (" With this few trials, read the ranking as rough."
+                                                if imp.get("trials", 0) < 20 else "")]
+    return out
+
+
+# -- writing ----------------------------------------------------------------------------------------------------
+def build_report(study: optuna.Study, out_dir: str | os.PathLike) -> Path:
+    """Write the report folder for `study`; returns the path of its report.md."""
+    out = Path(out_dir)
+    analysis = analyse(study)
+    _check_destination(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
+    try:
+        from greenknobs.search import _report_plots as plots
+
+        plots.write_pngs(study, analysis, tmp)
+        plots.write_html(study, analysis, tmp)
+        (tmp / "report.md").write_text(report_markdown(analysis), encoding="utf-8")
+        (tmp / "report.json").write_text(json.dumps(analysis, indent=2, default=str), encoding="utf-8")
+        (tmp / MARKER).write_text(f"written by `greenknobs report` from study {study.study_name}\n", encoding="utf-8")
+        _swap_in(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out / "report.md"
+
+
+def _check_destination(out: Path) -> None:
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise GreenknobsError(f"--out {out} is a file: give a folder path (report writes several files)")
+    if any(out.iterdir()) and not (out / MARKER).is_file():
+        raise GreenknobsError(f"--out {out} holds files that `greenknobs report` did not write: "
+                              "choose a new or empty folder, or remove that one yourself")
+
+
+def _swap_in(tmp: Path, out: Path) -> None:
+    """Two renames in one folder: the old report steps aside, the new one takes its name, the old one goes."""
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        os.rmdir(old)
+        os.replace(out, old)
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        if old is not None:
+            os.replace(old, out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+

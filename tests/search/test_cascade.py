@@ -1,0 +1,118 @@
+"""The cascade sampler: single knobs first, then combinations of the feasible savers, then TPE; resumable."""
+
+from __future__ import annotations
+
+import statistics
+
+import optuna
+import pytest
+from optuna.trial import TrialState, create_trial
+
+from greenknobs.search import _records as rec
+from greenknobs.search._cascade import PLAN_ATTR, next_plan, screening_levels, stage_of
+from tests.search._cascade_study import BUDGET, build
+
+SEARCHED = ["padding", "drop_layers", "batch_size", "infer_batch_size"]
+
+
+@pytest.fixture(scope="module")
+def cascade(tmp_path_factory):
+    return build(tmp_path_factory.getbasetemp())
+
+
+def _changes(trial, base_params):
+    # The test study searches no conditional knob, so params differ from the baseline's exactly where knobs changed.
+    return {k: v for k, v in trial.params.items() if base_params[k] != v}
+
+
+def test_screens_each_knob_alone_then_combines_the_feasible_savers(cascade):
+    study = cascade.load()
+    trials = study.get_trials(deepcopy=False)
+    assert sum(1 for t in trials if t.state == TrialState.COMPLETE) == BUDGET
+    assert rec.role_of(trials[0]) == "baseline" and stage_of(trials[0]) is None
+    base = trials[0].params
+    stages = [stage_of(t) for t in trials]
+    changes = [_changes(t, base) for t in trials]
+
+    screen = [i for i, s in enumerate(stages) if s == "screen"]
+    # Every searched knob alone, in the space's order, at its most promising level first.
+    assert [changes[i] for i in screen[:4]] == [{"padding": "dynamic"}, {"drop_layers": 3}, {"batch_size": 64},
+                                                {"infer_batch_size": 128}]
+    assert all(len(changes[i]) == 1 for i in screen)
+    assert stages.count("repeat") == 1 and changes[stages.index("repeat")] == {}
+    assert stages.count("screen") + stages.count("repeat") <= BUDGET // 2
+
+    combine = [i for i, s in enumerate(stages) if s == "combine"]
+    assert combine, f"no combination was planned: stages {stages}"
+    assert min(combine) > max(screen + [stages.index("repeat")])
+    # The first combination joins the two best single savers that kept F1 (recomputed here from the stored joules).
+    ref = statistics.fmean(t.values[0] for t, c in zip(trials, changes) if not c and t.state == TrialState.COMPLETE)
+    savers = {next(iter(changes[i].items())): 1 - trials[i].values[0] / ref for i in screen
+              if rec.is_feasible(trials[i]) and trials[i].values[0] < ref}
+    top_two = sorted(savers, key=lambda lv: -savers[lv])[:2]
+    assert set(changes[combine[0]].items()) == set(top_two)
+    for i in combine:
+        assert len(changes[i]) >= 2 and set(changes[i].items()) <= set(savers)
+    # After the plan, TPE samples (no plan attr) — the study still ran to its budget.
+    assert stages[-1] is None and rec.role_of(trials[-1]) == "search"
+
+
+def test_resume_with_a_bigger_budget_continues_without_rescreening(cascade, tmp_path):
+    from greenknobs.search._cli import main
+    from greenknobs.search._study import finished_count, load_study
+
+    storage = cascade.copy(tmp_path)
+    before = [(t.number, t.params, t.values) for t in load_study("cascade", storage).get_trials()]
+    assert main(["run", str(cascade.study_file), "--storage", storage, "--n-trials", str(BUDGET + 3),
+                 "--strategy", "cascade"]) == 0
+    study = load_study("cascade", storage)
+    trials = study.get_trials()
+    assert finished_count(study) == BUDGET + 3
+    assert [(t.number, t.params, t.values) for t in trials[:BUDGET]] == before
+    base = trials[0].params
+    screened = [tuple(_changes(t, base).items()) for t in trials if stage_of(t) == "screen"]
+    assert len(screened) == len(set(screened)), f"a level was screened twice: {screened}"
+    # The bigger budget allows one more screening trial (half of 13 is 6): the next untried level, drop_layers = 2.
+    assert stage_of(trials[BUDGET]) == "screen" and _changes(trials[BUDGET], base) == {"drop_layers": 2}
+
+
+def test_a_running_trial_is_not_planned_twice(tiny_pipeline):
+    """Parallel workers: a level another worker is running right now is skipped, not duplicated."""
+    space = tiny_pipeline.space(search=SEARCHED, fixed={"max_length": 32, "epochs": 1})
+    base = space.params_of(space.baseline())
+    study = optuna.create_study(directions=["minimize", "maximize"])
+    study.add_trial(create_trial(state=TrialState.WAITING, system_attrs={"fixed_params": base},
+                                 user_attrs={rec.ROLE: "baseline"}))
+    assert next_plan(study.get_trials(), space, budget=20) == ("screen", {"padding": "dynamic"})
+    running = {**base, "padding": "dynamic"}
+    study.add_trial(create_trial(state=TrialState.RUNNING, system_attrs={PLAN_ATTR: {"stage": "screen", "params": running}}))
+    assert next_plan(study.get_trials(), space, budget=20) == ("screen", {"drop_layers": 3})
+    # Confirm repeats never count as screening.
+    study.add_trial(create_trial(state=TrialState.WAITING, system_attrs={"fixed_params": {**base, "drop_layers": 3}},
+                                 user_attrs={rec.ROLE: "confirm"}))
+    assert next_plan(study.get_trials(), space, budget=20) == ("screen", {"drop_layers": 3})
+
+
+def test_screening_budget_keeps_one_slot_for_the_baseline_repeat(tiny_pipeline):
+    space = tiny_pipeline.space(search=SEARCHED, fixed={"max_length": 32, "epochs": 1})
+    base = space.params_of(space.baseline())
+    study = optuna.create_study(directions=["minimize", "maximize"])
+    study.add_trial(create_trial(state=TrialState.WAITING, system_attrs={"fixed_params": base},
+                                 user_attrs={rec.ROLE: "baseline"}))
+    plans = []
+    for _ in range(3):  # budget 6: screening may use 3 trials, one of them the repeat
+        plan = next_plan(study.get_trials(), space, budget=6)
+        plans.append(plan)
+        params = space.params_of(space.complete(plan[1]))
+        study.add_trial(create_trial(state=TrialState.RUNNING, system_attrs={PLAN_ATTR: {"stage": plan[0], "params": params}}))
+    assert plans == [("screen", {"padding": "dynamic"}), ("screen", {"drop_layers": 3}), ("repeat", {})]
+    assert next_plan(study.get_trials(), space, budget=6) is None  # nothing measured yet to combine: TPE's turn
+
+
+def test_screening_levels_put_the_likely_saving_first(tiny_pipeline):
+    space = tiny_pipeline.space()
+    assert screening_levels(space.searched["max_length"])[0] == 32
+    assert screening_levels(space.searched["train_fraction"]) == [0.2, 0.6]
+    assert screening_levels(space.searched["batch_size"])[0] == 64
+    assert screening_levels(space.searched["adaptation"])[0] == "head"
+    assert screening_levels(space.searched["gradient_checkpointing"]) == [True]

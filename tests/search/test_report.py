@@ -1,0 +1,106 @@
+"""`report`: its numbers are the study's own, its files are real images, and it never touches the study."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+
+import pytest
+from optuna.trial import TrialState
+
+from tests.search._cascade_study import build
+
+
+@pytest.fixture(scope="module")
+def cascade(tmp_path_factory):
+    return build(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="module")
+def report(cascade, tmp_path_factory):
+    from greenknobs.search._report import build_report
+
+    journal = cascade.journal.read_bytes()
+    out = tmp_path_factory.mktemp("report") / "rep"
+    path = build_report(cascade.load(), out)
+    assert cascade.journal.read_bytes() == journal, "building the report changed the study's storage"
+    return path
+
+
+def test_predictions_are_the_product_of_the_measured_single_savings(cascade, report):
+    study = cascade.load()
+    data = json.loads((report.parent / "report.json").read_text())
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    base = trials[0].params
+    runs: dict[frozenset, list[float]] = {}
+    for t in trials:  # recomputed from params and joules, not through the report's own helpers
+        key = frozenset((k, v) for k, v in t.params.items() if base[k] != v)
+        runs.setdefault(key, []).append(t.user_attrs["energy_j"])
+    ref = statistics.fmean(runs[frozenset()])
+    assert data["reference"]["energy_j"] == pytest.approx(ref)
+    saving = {key: 1 - statistics.fmean(es) / ref for key, es in runs.items()}
+    singles = {next(iter(k)): s for k, s in saving.items() if len(k) == 1}
+    assert {(s["knob"], s["value"]): s["saving"] for s in data["singles"]} == pytest.approx(singles)
+
+    judged = 0
+    md = report.read_text()
+    for c in data["cascades"]:
+        key = frozenset(c["changed"].items())
+        assert c["observed"] == pytest.approx(saving[key])
+        if all(lv in singles for lv in key):
+            expected = 1 - math.prod(1 - singles[lv] for lv in key)
+            assert c["predicted"] == pytest.approx(expected)
+            assert c["score"] == pytest.approx(saving[key] / expected)
+            assert f"{100 * expected:+.1f}%" in md
+            judged += 1
+        else:
+            assert c["predicted"] is None and "no single measurement of" in md
+    assert judged >= 1, "the cascade study measured no combination of single-measured knobs"
+
+
+def test_report_files_are_real_and_labelled(report):
+    import matplotlib.image
+
+    folder = report.parent
+    md = report.read_text()
+    assert "estimated" in md.lower() and "## Single-knob effects" in md and "## Which knobs matter" in md
+    assert "PED-ANOVA" in md
+    for name in ("pareto.png", "phase_energy.png", "single_knobs.png", "cascade.png"):
+        raw = (folder / name).read_bytes()
+        assert raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) > 8_000, name
+        assert f"]({name})" in md, f"report.md does not show {name}"
+    image = matplotlib.image.imread(folder / "pareto.png")
+    assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 500 and image.std() > 0.05
+    html = (folder / "report.html").read_text()
+    assert "src='plotly.min.js'" in html and (folder / "plotly.min.js").stat().st_size > 1_000_000
+    assert "cdn." not in html and html.count("Plotly.newPlot") == 5
+
+
+def test_report_replaces_its_own_folder_and_refuses_a_foreign_one(cascade, report, tmp_path, capsys):
+    from greenknobs.search._cli import main
+
+    out = report.parent
+    (out / "stale.txt").write_text("from an older report")
+    assert main(["report", str(cascade.study_file), "--storage", cascade.storage, "--out", str(out)]) == 0
+    assert not (out / "stale.txt").exists() and (out / "report.md").is_file()
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".rep.")], "a temporary folder was left behind"
+
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    capsys.readouterr()
+    assert main(["report", str(cascade.study_file), "--storage", cascade.storage, "--out", str(foreign)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did not write" in err and (foreign / "notes.txt").read_text() == "keep me"
+
+
+def test_report_of_a_missing_study_is_one_line(cascade, tmp_path, capsys):
+    from greenknobs.search._cli import main
+
+    code = main(["report", str(cascade.study_file), "--storage", f"journal:{tmp_path / 'none.journal'}",
+                 "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "greenknobs: error:" in err and "run" in err
+    assert not (tmp_path / "out").exists()
+
