@@ -99,7 +99,6 @@ def _load(name: str) -> Any:
 
 
 def summarize(args: argparse.Namespace) -> None:
-    import optuna
     from greenknobs.search import _records as rec
     from greenknobs.search._front import hypervolume_history
 

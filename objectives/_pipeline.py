@@ -54,8 +54,8 @@ class Pipeline:
             layers=layers,
         )
 
-    def space(self, search: Any = None, ranges: Any = None, fixed: Any = None) -> Space:
-        return Space(self.hardware, self.task_info, search=search, ranges=ranges, fixed=fixed)
+    def space(self, search: Any = None, ranges: Any = None, fixed: Any = None, baseline: Any = None) -> Space:
+        return Space(self.hardware, self.task_info, search=search, ranges=ranges, fixed=fixed, baseline=baseline)
 
     def _emit(self, event: str, **info: Any) -> None:
         if self.progress:

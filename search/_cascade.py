@@ -37,18 +37,6 @@ PLAN_ATTR = "greenknobs.cascade"  # system attr: {"stage": screen | repeat | com
 REPEAT = ("<baseline repeat>", None)
 DEFAULT_BUDGET = 20
 
-# Which way a knob's energy goes, from where the pipeline spends it (tokens per example, optimizer steps, weights
-# updated, kernels) and from the study's measurements. Only the screening order reads it: every level is still
-# screened when the budget allows, so a wrong guess costs order, not coverage.
-_CHEAPER_LOW = {"max_length", "train_fraction", "epochs", "lora_rank", "loader_workers", "power_limit_w"}
-_CHEAPER_HIGH = {"drop_layers", "batch_size", "infer_batch_size", "grad_accum"}
-_CHEAPER_FIRST = {
-    "tokenizer": ("rust",), "padding": ("dynamic",), "attention": ("sdpa",), "adaptation": ("head", "lora", "qlora"),
-    "train_precision": ("bf16", "fp16"), "infer_precision": ("bf16", "fp16"), "optimizer": ("adamw-8bit",),
-    "quantization": ("dynamic-int8", "bnb-int8", "bnb-nf4"), "compile": (True,), "infer_compile": (True,),
-    # Recomputing activations costs compute: it saves memory, not joules, so it is screened last.
-    "gradient_checkpointing": (True,),
-}
 
 
 def screening_levels(knob: Any) -> list[Any]:
@@ -57,11 +45,16 @@ def screening_levels(knob: Any) -> list[Any]:
         values = [v for v in (knob.choices or knob.values) if v != knob.baseline]
     else:
         values = [v for v in _numeric_levels(knob) if v != knob.baseline]
-    if knob.name in _CHEAPER_FIRST:
-        first = [v for v in _CHEAPER_FIRST[knob.name] if v in values]
+    if isinstance(knob.cheaper, tuple):
+        first = [v for v in knob.cheaper if v in values]
         return first + [v for v in values if v not in first]
-    if knob.name in _CHEAPER_LOW or knob.name in _CHEAPER_HIGH:
-        return sorted(values, reverse=knob.name in _CHEAPER_HIGH)
+    if knob.cheaper in ("low", "high"):
+        # The middle saving level first, then the extreme: within a tight budget a level that keeps the F1
+        # floor is worth more to the combinations than the largest single saving, which often breaks it.
+        saving = sorted((v for v in values if (v < knob.baseline if knob.cheaper == "low" else v > knob.baseline)),
+                        reverse=knob.cheaper == "high")
+        ordered = ([saving[len(saving) // 2]] if saving else []) + saving
+        return list(dict.fromkeys(ordered + sorted(values, reverse=knob.cheaper == "high")))
     if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values + [knob.baseline]):
         return sorted(values, key=lambda v: -abs(v - knob.baseline))  # the biggest move first: the biggest effect
     return values
@@ -163,7 +156,7 @@ def next_plan(trials: list[FrozenTrial], space: Any, budget: int) -> tuple[str, 
     screened = sum(1 for t in trials if stage_of(t) in ("screen", "repeat"))
     cap = max(2, budget // 2)
     if screened < cap:
-        for level in _screening_order(space, cap):
+        for level in _screening_order(space, cap, _baseline_shares(trials)):
             if level == REPEAT:
                 if tried.get(frozenset(), 0) < 2:
                     return "repeat", {}
@@ -188,11 +181,26 @@ def _intended_params(t: FrozenTrial) -> dict[str, Any] | None:
     return t.params
 
 
-def _screening_order(space: Any, cap: int) -> list[Any]:
+def _baseline_shares(trials: list[FrozenTrial]) -> dict[str, float]:
+    """Each phase's share of the baseline's joules (empty before the baseline finished)."""
+    base = next((t for t in trials if rec.role_of(t) == "baseline" and t.state == TrialState.COMPLETE), None)
+    result = rec.result_of(base) if base is not None else None
+    if result is None or result.energy_j <= 0:
+        return {}
+    return {phase: joules / result.energy_j for phase, joules in result.phase_energy_j.items()}
+
+
+def _screening_order(space: Any, cap: int, shares: dict[str, float] | None = None) -> list[Any]:
+    """Knobs whose phases hold most of the baseline's joules first (a knob can save at most what its phases
+    spend), those expected to save nothing last; declaration order breaks ties."""
     from greenknobs.spaces import KNOBS
 
-    levels = {k.name: screening_levels(space.searched[k.name]) for k in KNOBS
-              if k.name in space.searched and space.searched[k.name].condition is None}
+    def reach(knob: Any) -> tuple[bool, float]:
+        return (knob.cheaper == (), -sum((shares or {}).get(p, 0.0) for p in knob.moves))
+
+    knobs = sorted((space.searched[k.name] for k in KNOBS
+                    if k.name in space.searched and space.searched[k.name].condition is None), key=reach)
+    levels = {k.name: screening_levels(k) for k in knobs}
     rounds = itertools.zip_longest(*([(name, v) for v in vs] for name, vs in levels.items()))
     order = [lv for r in rounds for lv in r if lv is not None]
     # The repeat comes after every knob's first level, or sooner if the cap would crowd it out.

@@ -8,9 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-import shutil
 import statistics
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +17,12 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from greenknobs._errors import GreenknobsError
+from greenknobs.search._outdir import marker_name, replacing_folder
 from greenknobs.search import _records as rec
 from greenknobs.search._front import SPEC_ATTR, baseline_config, is_estimated, knob_differences
 from greenknobs.spaces import ConfigFile, atomic_write_text, write_config_file
 
-MARKER = ".greenknobs-export"  # present in every folder export wrote; the licence to replace it
+MARKER = marker_name("export")  # present in every folder export wrote; the licence to replace it
 CONFIRM_OF = "confirm_of"
 CSV_FIELDS = ("trial", "role", "changed_knobs", "energy_j", "energy_j_std", "energy_reduction_pct", "f1", "f1_std",
               "f1_retention_pct", "runs", "energy_source", "file")
@@ -90,49 +89,14 @@ def export_pareto(study: optuna.Study, out_dir: str | os.PathLike) -> list[Path]
     if not entries:
         raise GreenknobsError(f"study '{study.study_name}' has no feasible trial yet, so no Pareto set to export: "
                               "run more trials with `greenknobs run`, or relax min_f1_retention in the study file")
-    _check_destination(out)
     spec = study.user_attrs.get(SPEC_ATTR, {})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
-    try:
+    with replacing_folder(out, "export", study.study_name) as tmp:
         for e in entries:
             _write_config(tmp / e.file, study, e, base, spec)
         estimated = is_estimated(study)
         atomic_write_text(tmp / "index.md", index_markdown(study, entries, base, estimated))
         atomic_write_text(tmp / "index.csv", index_csv(entries, base))
-        atomic_write_text(tmp / MARKER, f"written by `greenknobs export` from study {study.study_name}\n")
-        _swap_in(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return sorted(out / p.name for p in out.iterdir() if p.name != MARKER)
-
-
-def _check_destination(out: Path) -> None:
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise GreenknobsError(f"--out {out} is a file: give a folder path (export writes several files)")
-    if any(out.iterdir()) and not (out / MARKER).is_file():
-        raise GreenknobsError(f"--out {out} holds files that `greenknobs export` did not write: "
-                              "choose a new or empty folder, or remove that one yourself")
-
-
-def _swap_in(tmp: Path, out: Path) -> None:
-    """Two renames in one folder: the old export steps aside, the new one takes its name, the old one goes."""
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.rmdir(old)
-        os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        if old is not None:
-            os.replace(old, out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _reduction(value: float, reference: float) -> float:

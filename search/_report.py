@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -20,12 +18,13 @@ import optuna
 from optuna.trial import TrialState
 
 from greenknobs._errors import GreenknobsError
+from greenknobs.search._outdir import marker_name, replacing_folder
 from greenknobs.objectives import PIPELINE_PHASES
 from greenknobs.search import _effects as fx
 from greenknobs.search import _records as rec
 from greenknobs.search._front import SPEC_ATTR, baseline_config, is_estimated, knob_differences, min_f1_retention
 
-MARKER = ".greenknobs-report"  # in every folder report wrote: the licence to replace it
+MARKER = marker_name("report")  # in every folder report wrote: the licence to replace it
 VERDICTS = ("compounds", "overlap", "conflict", "synergy")
 
 
@@ -306,47 +305,11 @@ def build_report(study: optuna.Study, out_dir: str | os.PathLike) -> Path:
     """Write the report folder for `study`; returns the path of its report.md."""
     out = Path(out_dir)
     analysis = analyse(study)
-    _check_destination(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
-    try:
+    with replacing_folder(out, "report", study.study_name) as tmp:
         from greenknobs.search import _report_plots as plots
 
         plots.write_pngs(study, analysis, tmp)
         plots.write_html(study, analysis, tmp)
         (tmp / "report.md").write_text(report_markdown(analysis), encoding="utf-8")
         (tmp / "report.json").write_text(json.dumps(analysis, indent=2, default=str), encoding="utf-8")
-        (tmp / MARKER).write_text(f"written by `greenknobs report` from study {study.study_name}\n", encoding="utf-8")
-        _swap_in(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out / "report.md"
-
-
-def _check_destination(out: Path) -> None:
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise GreenknobsError(f"--out {out} is a file: give a folder path (report writes several files)")
-    if any(out.iterdir()) and not (out / MARKER).is_file():
-        raise GreenknobsError(f"--out {out} holds files that `greenknobs report` did not write: "
-                              "choose a new or empty folder, or remove that one yourself")
-
-
-def _swap_in(tmp: Path, out: Path) -> None:
-    """Two renames in one folder: the old report steps aside, the new one takes its name, the old one goes."""
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-        os.rmdir(old)
-        os.replace(out, old)
-    try:
-        os.replace(tmp, out)
-    except BaseException:
-        if old is not None:
-            os.replace(old, out)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-

@@ -16,7 +16,7 @@ SAMPLERS = ("tpe", "nsga2", "gp", "random", "cascade")
 DEFAULT_SAMPLER = "tpe"
 _STUDY_KEYS = {"name", "storage", "sampler", "n_trials", "timeout_s", "seed", "min_f1_retention", "energy",
                "watts_per_core", "description"}
-_TOP = {"study", "task", "search", "fixed"}
+_TOP = {"study", "task", "search", "fixed", "baseline"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -37,6 +37,7 @@ class StudySpec:
     search: list[str] | None = None
     ranges: dict[str, dict[str, Any]] = field(default_factory=dict)
     fixed: dict[str, Any] = field(default_factory=dict)
+    baseline: dict[str, Any] = field(default_factory=dict)  # the study's own reference values, where not the declared ones
 
     def storage_url(self) -> str:
         from greenknobs.search._storage import default_storage_url
@@ -99,6 +100,10 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
     if not isinstance(fixed, dict):
         raise GreenknobsError(f"study file {path}: [fixed] must be a table of knob = value")
     spec.fixed = fixed
+    baseline = data.get("baseline", {})
+    if not isinstance(baseline, dict):
+        raise GreenknobsError(f"study file {path}: [baseline] must be a table of knob = value")
+    spec.baseline = baseline
     validate(spec)
     return spec
 

@@ -6,7 +6,6 @@ from collections import Counter
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 
 from greenknobs.search import _records as rec
 

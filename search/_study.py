@@ -71,7 +71,7 @@ def open_study(spec: StudySpec, *, storage_url: str | None = None, sampler: str 
         meter = meter or make_meter(spec.energy, watts_per_core=spec.watts_per_core)
         pipeline = Pipeline(spec.task, meter=meter, seed=spec.seed, progress=progress)
     meter = pipeline.meter
-    space = pipeline.space(search=spec.search, ranges=spec.ranges, fixed=spec.fixed)
+    space = pipeline.space(search=spec.search, ranges=spec.ranges, fixed=spec.fixed, baseline=spec.baseline)
     with _quiet_datasets():
         # Loaded now: a missing file or column is bad input, not a failed trial.
         pipeline.splits  # noqa: B018

@@ -4,7 +4,7 @@ from greenknobs.spaces._knob import Condition, Knob
 
 KNOBS = (
     Knob("infer_batch_size", "inference", "categorical", 16, choices=(8, 16, 32, 64, 128), unit="examples",
-         help="Examples per inference batch."),
+         help="Examples per inference batch.", moves=frozenset({"inference"}), cheaper="high"),
     Knob(
         "quantization", "inference", "categorical", "none", choices=("none", "dynamic-int8", "bnb-int8", "bnb-nf4"),
         help="Post-training weight quantization: torch dynamic int8 (CPU), bitsandbytes int8 or NF4 (CUDA).",
@@ -13,6 +13,7 @@ KNOBS = (
             "bnb-int8": frozenset({"bnb-cuda"}),
             "bnb-nf4": frozenset({"bnb-cuda"}),
         },
+        moves=frozenset({"inference"}), cheaper=("dynamic-int8", "bnb-int8", "bnb-nf4"),
     ),
     Knob(
         "infer_precision", "inference", "categorical", "fp32", choices=("fp32", "bf16", "fp16"),
@@ -21,7 +22,8 @@ KNOBS = (
         # Quantized weights set their own precision: declared as a condition, a study never samples the
         # impossible pairs (dynamic int8 needs fp32; bitsandbytes picks its compute dtype).
         condition=Condition("quantization", values=("none",), text="quantization = none"),
+        moves=frozenset({"inference"}), cheaper=("bf16", "fp16"),
     ),
     Knob("infer_compile", "inference", "bool", False, needs=frozenset({"compile"}),
-         help="torch.compile the model for inference."),
+         help="torch.compile the model for inference.", moves=frozenset({"inference"}), cheaper=(True,)),
 )

@@ -51,6 +51,12 @@ class Knob:
     condition: Condition | None = None
     # Domain parts that depend on the machine or the task (the GPU's power range, the model's layer count).
     resolve: Callable[[Any, Any], dict[str, Any]] | None = None
+    # Where the knob's joules go, for strategies that must choose what to measure first (the cascade's screening):
+    # the pipeline phases whose energy it changes, and which values are expected to be cheaper — "low", "high",
+    # or values most-saving first; () when no value is expected to save (gradient checkpointing trades compute
+    # for memory). A guess only orders the screening; every value is still measured.
+    moves: frozenset[str] = frozenset()
+    cheaper: Any = None
 
     def __post_init__(self) -> None:
         assert self.phase in PHASES, self.phase

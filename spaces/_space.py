@@ -61,12 +61,21 @@ class Space:
         search: Iterable[str] | None = None,
         ranges: Mapping[str, Mapping[str, Any]] | None = None,
         fixed: Mapping[str, Any] | None = None,
+        baseline: Mapping[str, Any] | None = None,
     ) -> None:
         self.hardware = hardware
         self.task = task
         self.status = {k.name: knob_status(k, hardware, task) for k in KNOBS}
-        self.knobs = {name: st.knob for name, st in self.status.items()}
         fixed = dict(fixed or {})
+        # A study may name its own unoptimized reference (the original study's 2048 tokens) and still search
+        # below it; a knob it fixes has no separate baseline.
+        for name, value in (baseline or {}).items():
+            get_knob(name, "baseline")
+            if name in fixed:
+                raise GreenknobsError(f"knob '{name}' is both fixed and given a baseline: a fixed knob is its own baseline, keep one")
+            value = self._checked(name, value, "baseline")
+            self.status[name] = replace(self.status[name], knob=replace(self.status[name].knob, baseline=value))
+        self.knobs = {name: st.knob for name, st in self.status.items()}
         for name in fixed:
             get_knob(name, "fixed")
         self.fixed = {name: self._checked(name, value, "fixed") for name, value in fixed.items()}

@@ -14,20 +14,22 @@ def _power_choices(hw, task):
 
 KNOBS = (
     Knob("compile", "system", "bool", False, needs=frozenset({"compile"}),
-         help="torch.compile the model for training."),
+         help="torch.compile the model for training.", moves=frozenset({"training"}), cheaper=(True,)),
     Knob("loader_workers", "system", "categorical", 0, choices=(0, 1, 2, 4), unit="processes",
-         help="DataLoader worker processes feeding training."),
+         help="DataLoader worker processes feeding training.", moves=frozenset({"training"}), cheaper="low"),
     Knob("pin_memory", "system", "bool", False, needs=frozenset({"pin-memory"}),
-         help="Page-locked host memory for faster host-to-GPU copies."),
+         help="Page-locked host memory for faster host-to-GPU copies.", moves=frozenset({"training"}), cheaper=(True,)),
     Knob(
         "power_limit_w", "system", "categorical", 0, choices=(0,), unit="W", needs=frozenset({"power-limit"}),
         help="GPU power cap set through Zeus/NVML, read back, restored after the trial (0 = leave as is).",
         resolve=_power_choices,
+        moves=frozenset({"data", "model", "training", "inference"}), cheaper="low",
     ),
     Knob(
         "cpu_threads", "system", "categorical", 0, choices=(0, 1), unit="threads",
         help="torch intra-op CPU threads (0 = torch's default: every core available).",
         # Every core is what 0 already means, so it is not offered twice.
         resolve=lambda hw, task: {"choices": (0, *sorted({1, max(1, hw.cpu_cores // 2)} - {hw.cpu_cores}))},
+        moves=frozenset({"training", "inference"}),
     ),
 )

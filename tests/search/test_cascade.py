@@ -35,9 +35,13 @@ def test_screens_each_knob_alone_then_combines_the_feasible_savers(cascade):
     changes = [_changes(t, base) for t in trials]
 
     screen = [i for i, s in enumerate(stages) if s == "screen"]
-    # Every searched knob alone, in the space's order, at its most promising level first.
-    assert [changes[i] for i in screen[:4]] == [{"padding": "dynamic"}, {"drop_layers": 3}, {"batch_size": 64},
-                                                {"infer_batch_size": 128}]
+    # Every searched knob alone at its most promising level first; knobs reaching the larger share of the
+    # baseline's joules first: drop_layers moves model+training+inference, padding training+inference, batch_size
+    # training alone, infer_batch_size inference alone (training outweighs inference in the baseline).
+    base = rec.result_of(trials[0])
+    assert base.phase_energy_j["training"] > base.phase_energy_j["inference"]
+    assert [changes[i] for i in screen[:4]] == [{"drop_layers": 2}, {"padding": "dynamic"}, {"batch_size": 32},
+                                                {"infer_batch_size": 64}]
     assert all(len(changes[i]) == 1 for i in screen)
     assert stages.count("repeat") == 1 and changes[stages.index("repeat")] == {}
     assert stages.count("screen") + stages.count("repeat") <= BUDGET // 2
@@ -72,8 +76,9 @@ def test_resume_with_a_bigger_budget_continues_without_rescreening(cascade, tmp_
     base = trials[0].params
     screened = [tuple(_changes(t, base).items()) for t in trials if stage_of(t) == "screen"]
     assert len(screened) == len(set(screened)), f"a level was screened twice: {screened}"
-    # The bigger budget allows one more screening trial (half of 13 is 6): the next untried level, drop_layers = 2.
-    assert stage_of(trials[BUDGET]) == "screen" and _changes(trials[BUDGET], base) == {"drop_layers": 2}
+    # The bigger budget allows one more screening trial (half of 13 is 6): the next untried level, the second
+    # round's first: drop_layers = 3 (its middle saving level, 2, was screened first).
+    assert stage_of(trials[BUDGET]) == "screen" and _changes(trials[BUDGET], base) == {"drop_layers": 3}
 
 
 def test_a_running_trial_is_not_planned_twice(tiny_pipeline):
@@ -86,11 +91,11 @@ def test_a_running_trial_is_not_planned_twice(tiny_pipeline):
     assert next_plan(study.get_trials(), space, budget=20) == ("screen", {"padding": "dynamic"})
     running = {**base, "padding": "dynamic"}
     study.add_trial(create_trial(state=TrialState.RUNNING, system_attrs={PLAN_ATTR: {"stage": "screen", "params": running}}))
-    assert next_plan(study.get_trials(), space, budget=20) == ("screen", {"drop_layers": 3})
+    assert next_plan(study.get_trials(), space, budget=20) == ("screen", {"drop_layers": 2})
     # Confirm repeats never count as screening.
-    study.add_trial(create_trial(state=TrialState.WAITING, system_attrs={"fixed_params": {**base, "drop_layers": 3}},
+    study.add_trial(create_trial(state=TrialState.WAITING, system_attrs={"fixed_params": {**base, "drop_layers": 2}},
                                  user_attrs={rec.ROLE: "confirm"}))
-    assert next_plan(study.get_trials(), space, budget=20) == ("screen", {"drop_layers": 3})
+    assert next_plan(study.get_trials(), space, budget=20) == ("screen", {"drop_layers": 2})
 
 
 def test_screening_budget_keeps_one_slot_for_the_baseline_repeat(tiny_pipeline):
@@ -105,14 +110,15 @@ def test_screening_budget_keeps_one_slot_for_the_baseline_repeat(tiny_pipeline):
         plans.append(plan)
         params = space.params_of(space.complete(plan[1]))
         study.add_trial(create_trial(state=TrialState.RUNNING, system_attrs={PLAN_ATTR: {"stage": plan[0], "params": params}}))
-    assert plans == [("screen", {"padding": "dynamic"}), ("screen", {"drop_layers": 3}), ("repeat", {})]
+    assert plans == [("screen", {"padding": "dynamic"}), ("screen", {"drop_layers": 2}), ("repeat", {})]
     assert next_plan(study.get_trials(), space, budget=6) is None  # nothing measured yet to combine: TPE's turn
 
 
 def test_screening_levels_put_the_likely_saving_first(tiny_pipeline):
     space = tiny_pipeline.space()
-    assert screening_levels(space.searched["max_length"])[0] == 32
-    assert screening_levels(space.searched["train_fraction"]) == [0.2, 0.6]
-    assert screening_levels(space.searched["batch_size"])[0] == 64
+    # The middle of the saving side first, then the extreme, then the levels that cost more.
+    assert screening_levels(space.searched["max_length"])[:3] == [64, 32, 96]
+    assert screening_levels(space.searched["train_fraction"]) == [0.6, 0.2]
+    assert screening_levels(space.searched["batch_size"]) == [32, 64, 8]
     assert screening_levels(space.searched["adaptation"])[0] == "head"
     assert screening_levels(space.searched["gradient_checkpointing"]) == [True]

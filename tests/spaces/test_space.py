@@ -290,3 +290,20 @@ def test_a_fixed_child_holds_wherever_its_searched_parent_enables_it(cpu, task):
         Space(cpu, task, search=["epochs"], fixed={"drop_from": "bottom"})
     with pytest.raises(GreenknobsError, match="config sets 'drop_from'"):
         space.complete({"drop_layers": 0, "drop_from": "top"})  # given explicitly, an inactive knob is an error
+
+
+def test_a_study_baseline_replaces_the_declared_one_and_is_validated():
+    from greenknobs._errors import GreenknobsError
+    from greenknobs.spaces import Hardware, Space, TaskInfo
+
+    hw = Hardware(device="cpu", cpu_cores=2, missing={})
+    task = TaskInfo(models=("m",), min_layers=6, max_positions=512, layers={"m": 6})
+    space = Space(hw, task, search=["max_length"], baseline={"max_length": 512})
+    assert space.baseline()["max_length"] == 512
+    assert Space(hw, task, search=["max_length"]).baseline()["max_length"] != 512
+    with pytest.raises(GreenknobsError, match="outside its domain"):
+        Space(hw, task, baseline={"max_length": 4096})
+    with pytest.raises(GreenknobsError, match="both fixed and given a baseline"):
+        Space(hw, task, fixed={"epochs": 1}, baseline={"epochs": 2})
+    with pytest.raises(GreenknobsError, match="did you mean 'max_length'"):
+        Space(hw, task, baseline={"max_lenght": 64})
