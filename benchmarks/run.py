@@ -297,8 +297,9 @@ def _markdown(final, head_rows, over_rows, cost_rows, reuse, ref_j, studies, vul
     cpu = _cpu_model()
     lines = [f"# Benchmark results ({date.today().isoformat()})", ""]
     lines.append(f"Machine: {cpu}, {os.cpu_count()} cores, no GPU; Python {platform.python_version()}, torch "
-                 f"{torch.__version__}, optuna {optuna.__version__}. **Energy source: estimated** (process CPU time × "
-                 "10 W per core; no RAPL or GPU counters on this machine) — every joule figure below is an estimate.")
+                 f"{torch.__version__}, optuna {optuna.__version__}. **Energy source: estimated** (wall time × 2 cores × "
+                 "3 W idle + process CPU time × 7 W above idle; no RAPL or GPU counters on this machine) — every joule "
+                 "figure below is an estimate. Runs were made one at a time, so no other load inflated them.")
     lines.append("")
     lines.append("## Search quality")
     lines.append("")

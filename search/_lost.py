@@ -53,6 +53,9 @@ def process_alive(pid: int, started: float | None) -> bool:
         return False
 
 
+_IDENTITY = ("confirm_of", "confirm_seed")
+
+
 def retried_numbers(trials: list[FrozenTrial]) -> set[int]:
     """Numbers of trials that another trial repeats."""
     return {n for t in trials for n in t.system_attrs.get(RETRY_HISTORY, [])}
@@ -71,8 +74,10 @@ def retry_lost(study: optuna.Study, trial: FrozenTrial) -> None:
         system_attrs["fixed_params"] = trial.system_attrs["fixed_params"]
     study.add_trial(optuna.trial.create_trial(
         state=TrialState.WAITING, params=trial.params, distributions=trial.distributions,
-        # Only the role carries over: the lost attempt's host, pid and fail reason describe that attempt.
-        user_attrs={rec.ROLE: role}, system_attrs=system_attrs,
+        # What the trial is carries over (its role, and which trial and seed a confirm repeat stands for); the
+        # lost attempt's host, pid and fail reason describe that attempt only.
+        user_attrs={rec.ROLE: role, **{k: trial.user_attrs[k] for k in _IDENTITY if k in trial.user_attrs}},
+        system_attrs=system_attrs,
     ))
 
 
