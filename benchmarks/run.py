@@ -2,6 +2,7 @@
 
     python benchmarks/run.py search-quality   # strategies x seeds on the scaled default task (about an hour, 2 cores)
     python benchmarks/run.py headline         # best reduction at >=95% / >=99% F1, confirmed; + the vuln task
+    python benchmarks/run.py screening        # every knob screened alone (cascade, 40 trials) + its report
     python benchmarks/run.py summarize        # CSV + Markdown + plots into benchmarks/results/ (overhead, search
                                               # cost and reuse are read from the stored trials)
 
@@ -62,6 +63,7 @@ def search_quality(args: argparse.Namespace) -> None:
 def headline(args: argparse.Namespace) -> None:
     """Confirm the Pareto set of each strategy's seed-0 study (the best point at >=95% and at >=99% F1 are on it);
     run and confirm the vuln task."""
+    from greenknobs.search import _records as rec
     from greenknobs.search._confirm import confirm_pareto
     from greenknobs.search._study import run_study
 
@@ -69,14 +71,24 @@ def headline(args: argparse.Namespace) -> None:
     for strategy in args.strategies:
         ctx = _open(spec_path, f"sq-{strategy}-s0", strategy, 0)
         print(f"== confirm sq-{strategy}-s0", file=sys.stderr, flush=True)
-        confirm_pareto(ctx, args.repeats)
+        if rec.pareto_trials(ctx.study):
+            confirm_pareto(ctx, args.repeats)
     ctx = _open(HERE / "studies" / "vuln-scaled.toml", "vuln-scaled", args.vuln_sampler, 0)
     print("== vuln-scaled", file=sys.stderr, flush=True)
     run_study(ctx, show_progress=True)
-    from greenknobs.search import _records as rec
-
     if rec.pareto_trials(ctx.study):
         confirm_pareto(ctx, args.repeats)
+
+
+def screening(args: argparse.Namespace) -> None:
+    """A cascade study on the scaled default task with a budget that screens every applicable knob alone, then its
+    report: the single-knob effect of each knob and predicted vs observed combinations."""
+    from greenknobs.search._report import build_report
+    from greenknobs.search._study import run_study
+
+    ctx = _open(HERE / "studies" / "fortunes-scaled.toml", "screening", "cascade", 0, n_trials=args.n_trials)
+    run_study(ctx, show_progress=True)
+    print(f"report: {build_report(ctx.study, RESULTS / 'screening-report')}", file=sys.stderr)
 
 
 def _best_at(study: Any, floor_pct: float) -> Any:
@@ -116,7 +128,7 @@ def summarize(args: argparse.Namespace) -> None:
         by_number = {t.number: t for t in st.get_trials(deepcopy=False)}
         for point in hypervolume_history(st, reference=(ref_j, 0.0)):
             t = by_number[point["trial"]]
-            spent += t.user_attrs.get("energy_j", t.user_attrs.get("energy_j_burned", 0.0))
+            spent += _spent_j(t)
             hv_rows.append({"strategy": strategy, "seed": seed, "trial": point["trial"], "joules_spent": round(spent, 1),
                             "hypervolume": point["hypervolume"], "hv_share": point["share"]})
     _write_csv(RESULTS / "search_quality.csv", hv_rows)
@@ -186,7 +198,8 @@ def _overhead_rows(st: Any, strategy: str, seed: int) -> list[dict[str, Any]]:
         if result is None or t.datetime_complete is None or t.datetime_start is None:
             continue
         wall = (t.datetime_complete - t.datetime_start).total_seconds()
-        inside = sum(result.phase_time_s.values())
+        # The process's one-off warm-up is neither the trial's work nor the tool's per-trial cost.
+        inside = sum(result.phase_time_s.values()) + result.warmup_time_s
         rows.append({"strategy": strategy, "seed": seed, "trial": t.number, "trial_wall_s": round(wall, 3),
                      "phases_s": round(inside, 3), "overhead_s": round(wall - inside, 3),
                      "overhead_share_pct": round(100 * (wall - inside) / wall, 3) if wall > 0 else None})
@@ -198,7 +211,7 @@ def _cost_row(st: Any, strategy: str, seed: int) -> dict[str, Any]:
 
     base_t = rec.baseline_trial(st)
     base = rec.result_of(base_t) if base_t else None
-    spent = sum(t.user_attrs.get("energy_j", t.user_attrs.get("energy_j_burned", 0.0)) for t in st.get_trials(deepcopy=False))
+    spent = sum(_spent_j(t) for t in st.get_trials(deepcopy=False))
     best = _best_at(st, 95.0)
     row = {"strategy": strategy, "seed": seed, "study_joules": round(spent, 1),
            "baseline_joules": round(base.energy_j, 1) if base else None,
@@ -213,6 +226,15 @@ def _cost_row(st: Any, strategy: str, seed: int) -> dict[str, Any]:
         saving_run = base.energy_j - rec_result.energy_j
         row["break_even_runs"] = round(spent / saving_run, 1) if saving_run > 0 else None
     return row
+
+
+def _spent_j(t: Any) -> float:
+    """What a trial cost the search: its joules (or those burned before it failed) plus any warm-up it paid."""
+    from greenknobs.search import _records as rec
+
+    result = rec.result_of(t)
+    warmup = result.warmup_energy_j if result is not None else 0.0
+    return t.user_attrs.get("energy_j", t.user_attrs.get("energy_j_burned", 0.0)) + warmup
 
 
 def _reuse_rows(studies: dict) -> list[dict[str, Any]]:
@@ -373,12 +395,14 @@ def main() -> None:
     p.add_argument("--strategies", type=lambda s: s.split(","), default=list(STRATEGIES))
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--vuln-sampler", default="tpe")
+    p = sub.add_parser("screening")
+    p.add_argument("--n-trials", type=int, default=40)
     sub.add_parser("summarize")
     args = parser.parse_args()
     _quiet()
     STUDIES.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    {"search-quality": search_quality, "headline": headline, "summarize": summarize}[args.what](args)
+    {"search-quality": search_quality, "headline": headline, "screening": screening, "summarize": summarize}[args.what](args)
     print(f"{args.what}: {time.time() - started:.0f} s", file=sys.stderr)
 
 

@@ -64,7 +64,9 @@ class Pipeline:
     def run(self, config: Mapping[str, Any]) -> TrialResult:
         """`config` must be complete (Space.complete); raises TrialFailed with the joules burned attached."""
         config = dict(config)
+        paid_warmup = self.warmup_reading is None
         self.warm_up(config)
+        warmup = self.warmup_reading if paid_warmup else None
         device = self.hardware.device
         readings: dict[str, Any] = {}
         reused: list[str] = []
@@ -123,6 +125,7 @@ class Pipeline:
             token_width=train_set.width, power_limit_w=extra.get("power_limit_w"),
             quantized_linear_layers=info.get("quantized_linear_layers", 0),
             epoch_losses=trained["epoch_losses"], reused_phases=reused, hardware=dict(self.meter.hardware),
+            warmup_energy_j=warmup.energy_j if warmup else 0.0, warmup_time_s=warmup.time_s if warmup else 0.0,
         )
 
     def warm_up(self, config: Mapping[str, Any]) -> None:

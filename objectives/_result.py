@@ -40,6 +40,10 @@ class TrialResult:
     quantized_linear_layers: int = 0
     epoch_losses: list[float] = field(default_factory=list)
     reused_phases: list[str] = field(default_factory=list)  # charged at their recorded cost (see TokenCache)
+    # The process's one-off start-up cost, paid before this trial's first phase when it was the process's first
+    # trial: part of what the search spent, never of what the configuration costs (not in energy_j).
+    warmup_energy_j: float = 0.0
+    warmup_time_s: float = 0.0
     hardware: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

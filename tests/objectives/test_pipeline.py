@@ -88,3 +88,17 @@ def test_a_failed_trial_keeps_the_joules_it_burned_and_restores_threads(tiny_pip
     burned = err.value.phase_energy_j
     assert list(burned) == ["data", "model", "training"]  # the training window closed on the way out
     assert [r.phase for r in tiny_pipeline.meter.readings[first:]] == ["data", "model", "training"]
+
+
+def test_the_first_trial_of_a_process_pays_the_warm_up_apart():
+    """One-off start-up work is metered apart: the first trial records it, no trial's joules include it."""
+    from greenknobs.objectives import Pipeline, get_task
+    from greenknobs.objectives.energy import make_meter
+
+    pipeline = Pipeline(get_task("fortunes-tiny"), meter=make_meter("estimate"), seed=0)
+    config = pipeline.space().complete({"tokenizer": "rust", "max_length": 32, "epochs": 1, "train_fraction": 0.3})
+    first, second = pipeline.run(config), pipeline.run(config)
+    assert first.warmup_energy_j > 0 and first.warmup_time_s > 0
+    assert second.warmup_energy_j == 0.0 and second.warmup_time_s == 0.0
+    assert first.energy_j == pytest.approx(sum(first.phase_energy_j.values()))
+    assert [r.phase for r in pipeline.meter.readings][0] == "warm-up"
