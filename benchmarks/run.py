@@ -295,7 +295,7 @@ def _plot(hv_rows: list[dict[str, Any]], final: dict[str, list[float]]) -> None:
                      color=line.get_color())
     axes[0].set_xlabel("trials finished")
     axes[0].set_ylabel("hypervolume share (median, band = min–max over seeds)")
-    axes[1].set_xlabel("kJ spent by the search (median over seeds; estimated from CPU time)")
+    axes[1].set_xlabel("kJ spent by the search (median over seeds; estimated from CPU and wall time)")
     axes[1].set_ylabel("hypervolume share (median)")
     for ax in axes:
         ax.grid(alpha=0.3)

@@ -137,7 +137,7 @@ def _write_config(path: Path, study: optuna.Study, e: Entry, base: Entry | None,
         raise GreenknobsError(f"trial {e.number} of study '{study.study_name}' has no stored knob config: "
                               "it was written by an older greenknobs; rerun that configuration")
     m = _measured(study, e, base)
-    label = "estimated from CPU time" if m["energy_source"] == "estimated" else f"measured ({m['energy_source']})"
+    label = "estimated from CPU and wall time" if m["energy_source"] == "estimated" else f"measured ({m['energy_source']})"
     runs = f"mean of {len(e.runs)} runs (confirmed)" if e.confirmed else "measured once"
     header = (
         f"Pareto configuration from study '{study.study_name}', trial {e.number}"
@@ -162,7 +162,7 @@ def index_markdown(study: optuna.Study, entries: list[Entry], base: Entry | None
                  "cheapest first. Each `trial-N.toml` runs as is: `greenknobs trial --config trial-N.toml`.")
     lines.append("")
     if estimated:
-        lines.append("**Energy is estimated** from CPU time (busy cores × watts per core), not measured by a power "
+        lines.append("**Energy is estimated** from CPU time (busy cores) and wall time (idle cores), not measured by a power "
                      "meter: compare these joules with each other, not with a wall socket.")
     else:
         lines.append("Energy is measured (Zeus: GPU / RAPL counters).")

@@ -28,7 +28,7 @@ def is_estimated(study: optuna.Study) -> bool:
 
 
 def energy_label(study: optuna.Study) -> str:
-    return "energy (J, estimated from CPU time)" if is_estimated(study) else "energy (J, measured)"
+    return "energy (J, estimated from CPU and wall time)" if is_estimated(study) else "energy (J, measured)"
 
 
 def baseline_config(study: optuna.Study) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def pareto_figure(study: optuna.Study) -> go.Figure:
     """Every complete trial in (joules, F1): baseline, Pareto set, feasible and infeasible marked apart."""
     rows = pareto_rows(study)
     fig = go.Figure()
-    title = f"{study.study_name}: energy vs F1" + (" — energy estimated from CPU time" if is_estimated(study) else "")
+    title = f"{study.study_name}: energy vs F1" + (" — energy estimated from CPU and wall time" if is_estimated(study) else "")
     fig.update_layout(title=title, xaxis_title=energy_label(study), yaxis_title="F1 (higher is better)",
                       legend_title_text="trial", template="plotly_white")
     if not rows:

@@ -203,7 +203,7 @@ def write_html(study: optuna.Study, a: dict[str, Any], out: Path) -> Path:
                cascade_figure(a)]
     (out / "plotly.min.js").write_text(get_plotlyjs(), encoding="utf-8")
     body = "\n".join(f.to_html(full_html=False, include_plotlyjs=False) for f in figures)
-    note = "Energy is estimated from CPU time, not measured." if a["estimated"] else "Energy measured."
+    note = "Energy is estimated from CPU and wall time, not measured." if a["estimated"] else "Energy measured."
     page = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>greenknobs report: {a['study']}</title>"
             "<script src='plotly.min.js'></script></head><body style='font-family:sans-serif'>"
             f"<h1>greenknobs report: {a['study']}</h1><p>{note} The summary is in report.md.</p>{body}</body></html>")

@@ -42,6 +42,12 @@ def status_text(study: optuna.Study) -> str:
     lines = [f"study {s['study']}: {states}; Pareto set: {s['pareto_size']} trial(s)"]
     if s["baseline_energy_j"] is not None:
         lines.append(f"baseline: {s['baseline_energy_j']:,.1f} J{label}, F1 {s['baseline_f1']:.4f}")
+        base = rec.baseline_trial(study)
+        if base.user_attrs.get("degenerate"):
+            # The original study's trap: a reference that predicts one class makes every "F1 kept" meaningless.
+            lines.append(f"WARNING: the baseline is degenerate ({base.user_attrs.get('degenerate_reason', '')}): no trial "
+                         "can keep a share of its F1; give the baseline more data, epochs or another learning rate "
+                         "([baseline] in the study file) and start a new study")
     if s["best_trial"] is not None:
         lines.append(f"best feasible: trial {s['best_trial']}, {s['best_energy_reduction_pct']:.1f}% less energy at "
                      f"{s['best_f1_retention_pct']:.1f}% of the baseline F1")
