@@ -128,7 +128,7 @@ def summarize(args: argparse.Namespace) -> None:
         by_number = {t.number: t for t in st.get_trials(deepcopy=False)}
         for point in hypervolume_history(st, reference=(ref_j, 0.0)):
             t = by_number[point["trial"]]
-            spent += _spent_j(t)
+            spent += rec.spent_j(t)
             hv_rows.append({"strategy": strategy, "seed": seed, "trial": point["trial"], "joules_spent": round(spent, 1),
                             "hypervolume": point["hypervolume"], "hv_share": point["share"]})
     _write_csv(RESULTS / "search_quality.csv", hv_rows)
@@ -211,7 +211,7 @@ def _cost_row(st: Any, strategy: str, seed: int) -> dict[str, Any]:
 
     base_t = rec.baseline_trial(st)
     base = rec.result_of(base_t) if base_t else None
-    spent = sum(_spent_j(t) for t in st.get_trials(deepcopy=False))
+    spent = sum(rec.spent_j(t) for t in st.get_trials(deepcopy=False))
     best = _best_at(st, 95.0)
     row = {"strategy": strategy, "seed": seed, "study_joules": round(spent, 1),
            "baseline_joules": round(base.energy_j, 1) if base else None,
@@ -226,15 +226,6 @@ def _cost_row(st: Any, strategy: str, seed: int) -> dict[str, Any]:
         saving_run = base.energy_j - rec_result.energy_j
         row["break_even_runs"] = round(spent / saving_run, 1) if saving_run > 0 else None
     return row
-
-
-def _spent_j(t: Any) -> float:
-    """What a trial cost the search: its joules (or those burned before it failed) plus any warm-up it paid."""
-    from greenknobs.search import _records as rec
-
-    result = rec.result_of(t)
-    warmup = result.warmup_energy_j if result is not None else 0.0
-    return t.user_attrs.get("energy_j", t.user_attrs.get("energy_j_burned", 0.0)) + warmup
 
 
 def _reuse_rows(studies: dict) -> list[dict[str, Any]]:

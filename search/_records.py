@@ -46,6 +46,12 @@ def result_of(trial: FrozenTrial) -> TrialResult | None:
     return TrialResult.from_dict(data) if data else None
 
 
+def spent_j(trial: FrozenTrial) -> float:
+    """What a trial cost the search: its joules (or those burned before it failed) plus any warm-up it paid."""
+    warmup = trial.user_attrs.get(RESULT, {}).get("warmup_energy_j", 0.0)
+    return trial.user_attrs.get("energy_j", trial.user_attrs.get("energy_j_burned", 0.0)) + warmup
+
+
 def role_of(trial: FrozenTrial) -> str:
     return trial.user_attrs.get(ROLE, "search")
 

@@ -15,9 +15,7 @@ def study_status(study: optuna.Study) -> dict[str, Any]:
     states = Counter(t.state.name for t in trials)
     feasible = [t for t in trials if rec.is_feasible(t) and rec.role_of(t) != "baseline"]
     best = max(feasible, key=lambda t: t.user_attrs.get("energy_reduction_pct", float("-inf")), default=None)
-    # What the search cost: every trial's joules (or those burned before it failed) and each process's warm-up.
-    spent = sum(t.user_attrs.get("energy_j", t.user_attrs.get("energy_j_burned", 0.0))
-                + t.user_attrs.get(rec.RESULT, {}).get("warmup_energy_j", 0.0) for t in trials)
+    spent = sum(rec.spent_j(t) for t in trials)
     base = rec.baseline_trial(study)
     sources = sorted({t.user_attrs["energy_source"] for t in trials if "energy_source" in t.user_attrs})
     return {
