@@ -31,14 +31,14 @@ SEEDS = (0, 1, 2)
 
 
 def _quiet() -> None:
-    from greenknobs.search._cli import _quiet_libraries
+    from greenknobs.search.cli._main import _quiet_libraries
 
     _quiet_libraries()
 
 
 def _open(spec_path: Path, name: str, sampler: str, seed: int, n_trials: int | None = None) -> Any:
-    from greenknobs.search._spec import load_spec
-    from greenknobs.search._study import open_study
+    from greenknobs.search.study._spec import load_spec
+    from greenknobs.search.study._study import open_study
 
     spec = load_spec(spec_path)
     spec.name = name
@@ -49,7 +49,7 @@ def _open(spec_path: Path, name: str, sampler: str, seed: int, n_trials: int | N
 
 
 def search_quality(args: argparse.Namespace) -> None:
-    from greenknobs.search._study import run_study
+    from greenknobs.search.study._study import run_study
 
     spec_path = HERE / "studies" / "fortunes-scaled.toml"
     for seed in args.seeds:
@@ -63,9 +63,9 @@ def search_quality(args: argparse.Namespace) -> None:
 def headline(args: argparse.Namespace) -> None:
     """Confirm the Pareto set of each strategy's seed-0 study (the best point at >=95% and at >=99% F1 are on it);
     run and confirm the vuln task."""
-    from greenknobs.search import _records as rec
-    from greenknobs.search._confirm import confirm_pareto
-    from greenknobs.search._study import run_study
+    from greenknobs.search.records import _records as rec
+    from greenknobs.search.study._confirm import confirm_pareto
+    from greenknobs.search.study._study import run_study
 
     spec_path = HERE / "studies" / "fortunes-scaled.toml"
     for strategy in args.strategies:
@@ -83,8 +83,8 @@ def headline(args: argparse.Namespace) -> None:
 def screening(args: argparse.Namespace) -> None:
     """A cascade study on the scaled default task with a budget that screens every applicable knob alone, then its
     report: the single-knob effect of each knob and predicted vs observed combinations."""
-    from greenknobs.search._report import build_report
-    from greenknobs.search._study import run_study
+    from greenknobs.search.analysis._report import build_report
+    from greenknobs.search.study._study import run_study
 
     ctx = _open(HERE / "studies" / "fortunes-scaled.toml", "screening", "cascade", 0, n_trials=args.n_trials)
     run_study(ctx, show_progress=True)
@@ -92,7 +92,7 @@ def screening(args: argparse.Namespace) -> None:
 
 
 def _best_at(study: Any, floor_pct: float) -> Any:
-    from greenknobs.search import _records as rec
+    from greenknobs.search.records import _records as rec
 
     rows = [t for t in study.get_trials(deepcopy=False)
             if t.state.name == "COMPLETE" and rec.role_of(t) == "search" and not t.user_attrs.get("degenerate")
@@ -102,7 +102,7 @@ def _best_at(study: Any, floor_pct: float) -> Any:
 
 def _load(name: str) -> Any:
     import optuna
-    from greenknobs.search._storage import open_storage
+    from greenknobs.search.study._storage import open_storage
 
     path = STUDIES / f"{name}.journal"
     if not path.is_file():
@@ -111,8 +111,8 @@ def _load(name: str) -> Any:
 
 
 def summarize(args: argparse.Namespace) -> None:
-    from greenknobs.search import _records as rec
-    from greenknobs.search._front import hypervolume_history
+    from greenknobs.search.records import _records as rec
+    from greenknobs.search.analysis._front import hypervolume_history
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     studies = {(s, seed): _load(f"sq-{s}-s{seed}") for s in STRATEGIES for seed in SEEDS}
@@ -175,7 +175,7 @@ def _headline_row(st: Any, strategy: str, seed: int, floor: float) -> dict[str, 
            "f1_mean": None, "f1_std": None, "energy_source": None, "changed_knobs": ""}
     if best is None:
         return row
-    from greenknobs.search._confirm import confirmed
+    from greenknobs.search.study._confirm import confirmed
 
     ua = best.user_attrs
     conf = confirmed(st).get(best.number, {})
@@ -183,14 +183,14 @@ def _headline_row(st: Any, strategy: str, seed: int, floor: float) -> dict[str, 
                f1_retention_pct=round(ua["f1_retention_pct"], 1), energy_source=ua.get("energy_source"),
                confirmed_runs=conf.get("runs", 1), energy_j_mean=conf.get("energy_j_mean", ua["energy_j"]),
                energy_j_std=conf.get("energy_j_std"), f1_mean=conf.get("f1_mean", ua["f1"]), f1_std=conf.get("f1_std"))
-    from greenknobs.search._front import baseline_config, knob_differences
+    from greenknobs.search.records._records import baseline_config, knob_differences
 
     row["changed_knobs"] = "; ".join(f"{k}={v}" for k, v in knob_differences(ua.get("greenknobs.config", {}), baseline_config(st)).items())
     return row
 
 
 def _overhead_rows(st: Any, strategy: str, seed: int) -> list[dict[str, Any]]:
-    from greenknobs.search import _records as rec
+    from greenknobs.search.records import _records as rec
 
     rows = []
     for t in st.get_trials(deepcopy=False):
@@ -207,7 +207,7 @@ def _overhead_rows(st: Any, strategy: str, seed: int) -> list[dict[str, Any]]:
 
 
 def _cost_row(st: Any, strategy: str, seed: int) -> dict[str, Any]:
-    from greenknobs.search import _records as rec
+    from greenknobs.search.records import _records as rec
 
     base_t = rec.baseline_trial(st)
     base = rec.result_of(base_t) if base_t else None
@@ -231,7 +231,7 @@ def _cost_row(st: Any, strategy: str, seed: int) -> dict[str, Any]:
 def _reuse_rows(studies: dict) -> list[dict[str, Any]]:
     """What trials reuse: tokenized data (charged its recorded cost, actually a lookup) and the model weights
     (page cache): first vs later model-phase time."""
-    from greenknobs.search import _records as rec
+    from greenknobs.search.records import _records as rec
 
     rows = []
     for (strategy, seed), st in sorted(studies.items()):

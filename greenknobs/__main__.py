@@ -1,3 +1,3 @@
-from greenknobs.search._cli import main
+from greenknobs.search.cli import main
 
 raise SystemExit(main())

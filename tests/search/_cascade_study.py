@@ -56,7 +56,7 @@ class CascadeStudy:
         return f"journal:{self.journal}"
 
     def load(self):
-        from greenknobs.search._study import load_study
+        from greenknobs.search.study._study import load_study
 
         return load_study("cascade", self.storage)
 
@@ -97,7 +97,7 @@ def build(base: Path) -> CascadeStudy:
     write_words_dataset(data)
     study_file = folder / "cascade.toml"
     study_file.write_text(STUDY_TOML.format(budget=BUDGET, data=data), encoding="utf-8")
-    from greenknobs.search._cli import main
+    from greenknobs.search.cli._main import main
 
     started = time.perf_counter()
     assert main(["run", str(study_file)]) == 0

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from greenknobs.search._cli import main
-from greenknobs.search._spec import load_spec
-from greenknobs.search._study import open_study
+from greenknobs.search.cli._main import main
+from greenknobs.search.study._spec import load_spec
+from greenknobs.search.study._study import open_study
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _durable import REPO, STUDY, env, greenknobs, write_study  # noqa: E402
@@ -115,7 +115,7 @@ CASES = [
 ]
 # Commands other engineers add (export, dashboard, report): the same error for a study that does not exist.
 for command, extra in (("export", ["--out", "{dir}/out"]), ("dashboard", []), ("report", ["--out", "{dir}/out"])):
-    if importlib.util.find_spec(f"greenknobs.search._cmd_{command}"):
+    if importlib.util.find_spec(f"greenknobs.search.cli._{command}"):
         CASES.append(Case(f"{command}-of-a-missing-study",
                           [command, "{existing}", "--storage", "{existing_storage}", "--study-name", "nosuch", *extra],
                           ["no study named 'nosuch'", "studies there: existing"]))

@@ -8,8 +8,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from greenknobs.search import _records as rec
-from greenknobs.search._cascade import PLAN_ATTR, next_plan, screening_levels, stage_of
+from greenknobs.search.records import _records as rec
+from greenknobs.search.samplers._cascade import PLAN_ATTR, next_plan, screening_levels, stage_of
 from tests.search._cascade_study import BUDGET, build
 
 SEARCHED = ["padding", "drop_layers", "batch_size", "infer_batch_size"]
@@ -62,8 +62,8 @@ def test_screens_each_knob_alone_then_combines_the_feasible_savers(cascade):
 
 
 def test_resume_with_a_bigger_budget_continues_without_rescreening(cascade, tmp_path):
-    from greenknobs.search._cli import main
-    from greenknobs.search._study import finished_count, load_study
+    from greenknobs.search.cli._main import main
+    from greenknobs.search.study._study import finished_count, load_study
 
     storage = cascade.copy(tmp_path)
     before = [(t.number, t.params, t.values) for t in load_study("cascade", storage).get_trials()]

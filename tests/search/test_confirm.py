@@ -8,8 +8,8 @@ import statistics
 import pytest
 from optuna.trial import TrialState
 
-from greenknobs.search import _records as rec
-from greenknobs.search._confirm import CONFIRM_OF, CONFIRM_SEED, CONFIRMED_ATTR, NOISE_SIGMAS
+from greenknobs.search.records import _records as rec
+from greenknobs.search.study._confirm import CONFIRM_OF, CONFIRM_SEED, CONFIRMED_ATTR, NOISE_SIGMAS
 from tests.search._cascade_study import build
 
 
@@ -19,8 +19,8 @@ def cascade(tmp_path_factory):
 
 
 def test_confirm_repeats_the_pareto_set_stores_the_spread_and_resumes(cascade, tmp_path, capsys):
-    from greenknobs.search._cli import main
-    from greenknobs.search._study import finished_count, load_study
+    from greenknobs.search.cli._main import main
+    from greenknobs.search.study._study import finished_count, load_study
 
     storage = cascade.copy(tmp_path)
     before = load_study("cascade", storage)
@@ -68,7 +68,7 @@ def test_confirm_repeats_the_pareto_set_stores_the_spread_and_resumes(cascade, t
 
 
 def test_confirm_needs_a_positive_repeat_count(cascade, capsys):
-    from greenknobs.search._cli import main
+    from greenknobs.search.cli._main import main
 
     assert main(["confirm", str(cascade.study_file), "--storage", cascade.storage, "--repeats", "0"]) == 2
     assert capsys.readouterr().err.count("\n") == 1

@@ -15,10 +15,10 @@ from pathlib import Path
 import plotly.io
 import pytest
 
-from greenknobs.search import _records as rec
-from greenknobs.search._cli import main
-from greenknobs.search._dashboard import FIGURES, push_figures
-from greenknobs.search._front import hypervolume_history
+from greenknobs.search.records import _records as rec
+from greenknobs.search.cli._main import main
+from greenknobs.search.analysis._dashboard import FIGURES, push_figures
+from greenknobs.search.analysis._front import hypervolume_history
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,7 +113,7 @@ def test_pushing_again_replaces_the_figures(smoke_study, tmp_path):
 
     path = tmp_path / "copy.journal"
     shutil.copy(smoke_study.storage.removeprefix("journal:"), path)
-    from greenknobs.search._study import load_study
+    from greenknobs.search.study._study import load_study
 
     study = load_study("smoke", f"journal:{path}")
     push_figures(study)

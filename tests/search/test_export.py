@@ -12,9 +12,9 @@ import pytest
 from optuna.distributions import CategoricalDistribution
 
 from greenknobs._errors import GreenknobsError
-from greenknobs.search import _records as rec
-from greenknobs.search._cli import main
-from greenknobs.search._export import MARKER, export_pareto
+from greenknobs.search.records import _records as rec
+from greenknobs.search.cli._main import main
+from greenknobs.search.analysis._export import MARKER, export_pareto
 from greenknobs.spaces import load_config_file
 
 

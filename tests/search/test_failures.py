@@ -11,9 +11,9 @@ from optuna.trial import TrialState
 from optuna_dashboard._note import get_note_from_system_attrs
 
 from greenknobs.objectives import _build, _infer, _train
-from greenknobs.search import _records as rec
-from greenknobs.search._spec import load_spec
-from greenknobs.search._study import finished_count, open_study, run_study
+from greenknobs.search.records import _records as rec
+from greenknobs.search.study._spec import load_spec
+from greenknobs.search.study._study import finished_count, open_study, run_study
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _durable import states, write_study  # noqa: E402

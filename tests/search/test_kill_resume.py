@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from greenknobs.search import _lost
-from greenknobs.search import _records as rec
-from greenknobs.search._spec import load_spec
-from greenknobs.search._study import finished_count, load_study, open_study, run_study
+from greenknobs.search.study import _lost
+from greenknobs.search.records import _records as rec
+from greenknobs.search.study._spec import load_spec
+from greenknobs.search.study._study import finished_count, load_study, open_study, run_study
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _durable import REPO, env, greenknobs, write_study  # noqa: E402
@@ -133,7 +133,7 @@ def test_a_worker_waiting_for_a_dead_baseline_runs_it_itself(tmp_path, tiny_pipe
     baseline.set_user_attr(_lost.HOST, _lost.this_host())
     baseline.set_user_attr(_lost.PID, dead.pid)
     baseline.set_user_attr(_lost.PID_STARTED, 0.0)
-    from greenknobs.search._study import Objective
+    from greenknobs.search.study._study import Objective
 
     search = study.ask()
     energy_j, f1 = Objective(ctx)(search)

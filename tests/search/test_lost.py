@@ -6,8 +6,8 @@ import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
-from greenknobs.search import _lost
-from greenknobs.search import _records as rec
+from greenknobs.search.study import _lost
+from greenknobs.search.records import _records as rec
 
 
 def _lost_trial(study: optuna.Study, user_attrs: dict) -> optuna.trial.FrozenTrial:

@@ -19,7 +19,7 @@ def cascade(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def report(cascade, tmp_path_factory):
-    from greenknobs.search._report import build_report
+    from greenknobs.search.analysis._report import build_report
 
     journal = cascade.journal.read_bytes()
     out = tmp_path_factory.mktemp("report") / "rep"
@@ -78,7 +78,7 @@ def test_report_files_are_real_and_labelled(report):
 
 
 def test_report_replaces_its_own_folder_and_refuses_a_foreign_one(cascade, report, tmp_path, capsys):
-    from greenknobs.search._cli import main
+    from greenknobs.search.cli._main import main
 
     out = report.parent
     (out / "stale.txt").write_text("from an older report")
@@ -96,7 +96,7 @@ def test_report_replaces_its_own_folder_and_refuses_a_foreign_one(cascade, repor
 
 
 def test_report_of_a_missing_study_is_one_line(cascade, tmp_path, capsys):
-    from greenknobs.search._cli import main
+    from greenknobs.search.cli._main import main
 
     code = main(["report", str(cascade.study_file), "--storage", f"journal:{tmp_path / 'none.journal'}",
                  "--out", str(tmp_path / "out")])

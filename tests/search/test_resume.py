@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from optuna.trial import TrialState
 
-from greenknobs.search import _records as rec
+from greenknobs.search.records import _records as rec
 
 FINISHED = ("COMPLETE", "FAIL", "PRUNED")
 

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from greenknobs.search import _lost
-from greenknobs.search import _records as rec
-from greenknobs.search._cli import main
-from greenknobs.search._spec import load_spec
-from greenknobs.search._study import finished_count, open_study, run_study
+from greenknobs.search.study import _lost
+from greenknobs.search.records import _records as rec
+from greenknobs.search.cli._main import main
+from greenknobs.search.study._spec import load_spec
+from greenknobs.search.study._study import finished_count, open_study, run_study
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _durable  # noqa: E402

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from greenknobs.search import _lost
-from greenknobs.search import _records as rec
-from greenknobs.search import _workers
-from greenknobs.search._cli import main
-from greenknobs.search._spec import load_spec
-from greenknobs.search._study import METER_ATTR, finished_count, load_study, open_study
+from greenknobs.search.study import _lost
+from greenknobs.search.records import _records as rec
+from greenknobs.search.study import _workers
+from greenknobs.search.cli._main import main
+from greenknobs.search.study._spec import load_spec
+from greenknobs.search.study._study import METER_ATTR, finished_count, load_study, open_study
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _durable  # noqa: E402
@@ -151,7 +151,7 @@ def test_a_trial_started_after_the_budget_is_claimed_is_pruned_as_surplus(tmp_pa
     process, as far as the storage can tell) hold both slots of a budget of 2 when a third trial starts."""
     import optuna
 
-    from greenknobs.search._study import Objective
+    from greenknobs.search.study._study import Objective
 
     ctx = open_study(load_spec(write_study(tmp_path, "surplus", n_trials=2)), pipeline=tiny_pipeline)
     study = ctx.study

@@ -17,9 +17,9 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from greenknobs._errors import GreenknobsError
-from greenknobs.search._outdir import marker_name, replacing_folder
-from greenknobs.search import _records as rec
-from greenknobs.search._front import SPEC_ATTR, baseline_config, is_estimated, knob_differences
+from greenknobs.search.analysis._outdir import marker_name, replacing_folder
+from greenknobs.search.records import _records as rec
+from greenknobs.search.records._records import SPEC_ATTR, baseline_config, is_estimated, knob_differences
 from greenknobs.spaces import ConfigFile, atomic_write_text, write_config_file
 
 MARKER = marker_name("export")  # present in every folder export wrote; the licence to replace it

@@ -10,53 +10,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from greenknobs.objectives import PIPELINE_PHASES
-from greenknobs.search import _records as rec
-from greenknobs.search._study import SPEC_ATTR
-
-
-def completed(study: optuna.Study) -> list[FrozenTrial]:
-    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values is not None]
-
-
-def energy_sources(study: optuna.Study) -> list[str]:
-    return sorted({t.user_attrs["energy_source"] for t in study.get_trials(deepcopy=False) if "energy_source" in t.user_attrs})
-
-
-def is_estimated(study: optuna.Study) -> bool:
-    """True when any joule in the study comes from the CPU-time estimate: every label must then say so."""
-    return "estimated" in energy_sources(study)
-
-
-def energy_label(study: optuna.Study) -> str:
-    return "energy (J, estimated from CPU and wall time)" if is_estimated(study) else "energy (J, measured)"
-
-
-def baseline_config(study: optuna.Study) -> dict[str, Any]:
-    base = rec.baseline_trial(study)
-    if base is not None and rec.CONFIG in base.user_attrs:
-        return dict(base.user_attrs[rec.CONFIG])
-    return dict(study.user_attrs.get(SPEC_ATTR, {}).get("baseline", {}))
-
-
-def knob_differences(config: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
-    """Knobs whose value differs from the baseline's. A conditional knob absent from the baseline (lora_rank when
-    the baseline trains fully) counts as changed only when it leaves its declared default: the parent knob's change
-    already says that it became active."""
-    from greenknobs.spaces import KNOBS_BY_NAME
-
-    missing = object()
-
-    def reference(name: str) -> Any:
-        if name in baseline:
-            return baseline[name]
-        knob = KNOBS_BY_NAME.get(name)
-        return knob.baseline if knob is not None else missing
-
-    return {k: v for k, v in sorted(config.items()) if reference(k) != v}
-
-
-def min_f1_retention(study: optuna.Study) -> float | None:
-    return study.user_attrs.get(SPEC_ATTR, {}).get("min_f1_retention")
+from greenknobs.search.records import _records as rec
+from greenknobs.search.records._records import baseline_config, completed, knob_differences
 
 
 def pareto_rows(study: optuna.Study) -> list[dict[str, Any]]:

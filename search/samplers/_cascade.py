@@ -29,9 +29,9 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from greenknobs._errors import GreenknobsError
-from greenknobs.search import _effects as fx
-from greenknobs.search import _records as rec
-from greenknobs.search._front import knob_differences
+from greenknobs.search.records import _effects as fx
+from greenknobs.search.records import _records as rec
+from greenknobs.search.records._records import knob_differences
 
 PLAN_ATTR = "greenknobs.cascade"  # system attr: {"stage": screen | repeat | combine, "params": {...}}
 REPEAT = ("<baseline repeat>", None)
@@ -81,7 +81,7 @@ class CascadeSampler(BaseSampler):
 
     def __init__(self, space: Any, seed: int | None = None, min_f1_retention: float = 0.95,
                  n_trials: int | None = None, inner: BaseSampler | None = None) -> None:
-        from greenknobs.search._samplers import make_sampler
+        from greenknobs.search.samplers._factory import make_sampler
 
         if space is None:
             raise GreenknobsError("the cascade sampler needs the study's search space: create it through open_study")

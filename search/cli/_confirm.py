@@ -6,7 +6,7 @@ import sys
 
 
 def add_parser(sub) -> None:
-    from greenknobs.search._cmd_run import add_common
+    from greenknobs.search.cli._run import add_common
 
     p = sub.add_parser("confirm", help="re-run each Pareto configuration K times (seeds s+1..s+K); store mean ± std")
     add_common(p)
@@ -17,10 +17,10 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from greenknobs._errors import GreenknobsError
-    from greenknobs.search._cmd_status import open_existing
-    from greenknobs.search._cmd_run import load
-    from greenknobs.search._confirm import confirm_pareto, confirm_text
-    from greenknobs.search._study import open_study
+    from greenknobs.search.cli._status import open_existing
+    from greenknobs.search.cli._run import load
+    from greenknobs.search.study._confirm import confirm_pareto, confirm_text
+    from greenknobs.search.study._study import open_study
 
     if args.repeats < 1:
         raise GreenknobsError(f"--repeats must be at least 1, not {args.repeats}")

@@ -4,7 +4,7 @@ import json
 
 
 def add_parser(sub) -> None:
-    from greenknobs.search._cmd_run import add_common
+    from greenknobs.search.cli._run import add_common
 
     p = sub.add_parser("status", help="trials by state, Pareto size, best reduction, energy spent")
     add_common(p)
@@ -14,15 +14,15 @@ def add_parser(sub) -> None:
 
 def open_existing(args):
     """The study a read-only command names: from the study file (name, storage), flags overriding."""
-    from greenknobs.search._cmd_run import load
-    from greenknobs.search._study import load_study
+    from greenknobs.search.cli._run import load
+    from greenknobs.search.study._study import load_study
 
     spec = load(args)
     return load_study(spec.name, spec.storage_url())
 
 
 def run(args) -> int:
-    from greenknobs.search._status import status_text, study_status
+    from greenknobs.search.analysis._status import status_text, study_status
 
     study = open_existing(args)
     print(json.dumps(study_status(study), indent=2) if args.json else status_text(study))

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from greenknobs._errors import GreenknobsError
-from greenknobs.search._storage import storage_kind
+from greenknobs.search.study._storage import storage_kind
 
 # RDB storages: a worker that stops beating for 4 intervals (2 minutes) has its trial failed and queued again.
 HEARTBEAT_S = 30

@@ -20,7 +20,7 @@ def make_sampler(name: str, seed: int, space: Any = None, spec: Any = None) -> o
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "cascade":
-        from greenknobs.search._cascade import CascadeSampler
+        from greenknobs.search.samplers._cascade import CascadeSampler
 
         return CascadeSampler(space=space, seed=seed, min_f1_retention=spec.min_f1_retention if spec else 0.95,
                               n_trials=spec.n_trials if spec else None)

@@ -4,7 +4,7 @@ import argparse
 
 
 def add_parser(sub) -> None:
-    from greenknobs.search._cmd_run import add_budget_options, add_common
+    from greenknobs.search.cli._run import add_budget_options, add_common
 
     p = sub.add_parser("worker", help="join a study as one more worker: any number of them, on any hosts, one storage")
     add_common(p)
@@ -17,10 +17,10 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import socket
 
-    from greenknobs.search._cmd_run import check_counts, load
-    from greenknobs.search._storage import _redact
-    from greenknobs.search._study import open_study, run_study, still_running
-    from greenknobs.search._workers import check_shared_storage, heartbeat_for, sigterm_interrupts
+    from greenknobs.search.cli._run import check_counts, load
+    from greenknobs.search.study._storage import _redact
+    from greenknobs.search.study._study import open_study, run_study, still_running
+    from greenknobs.search.study._workers import check_shared_storage, heartbeat_for, sigterm_interrupts
 
     check_counts(args)
     spec = load(args)

@@ -27,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from greenknobs._errors import GreenknobsError
 from greenknobs.objectives import TrialFailed
-from greenknobs.search import _records as rec
+from greenknobs.search.records import _records as rec
 
 CONFIRM_OF = "confirm_of"
 CONFIRM_SEED = "confirm_seed"
@@ -78,7 +78,7 @@ def run_queued_repeats(ctx: Any, on_trial: Callable[[FrozenTrial], None] | None 
     """Claim and run every queued confirm repeat of ctx.study; returns how many ran (failed ones included)."""
     from optuna.storages._heartbeat import get_heartbeat_thread
 
-    from greenknobs.search._study import Objective
+    from greenknobs.search.study._study import Objective
 
     study = ctx.study
     objective = Objective(ctx)
@@ -157,7 +157,7 @@ def confirmed(study: optuna.Study) -> dict[int, dict[str, Any]]:
 
 def confirm_pareto(ctx: Any, repeats: int, on_trial: Callable[[FrozenTrial], None] | None = None) -> dict[int, dict[str, Any]]:
     """Repeat every Pareto configuration of ctx.study until it has `repeats` repeats; summarise and store."""
-    from greenknobs.search._lost import recover_lost_trials
+    from greenknobs.search.study._lost import recover_lost_trials
 
     if repeats < 1:
         raise GreenknobsError(f"--repeats must be at least 1, not {repeats}")
@@ -174,7 +174,7 @@ def confirm_pareto(ctx: Any, repeats: int, on_trial: Callable[[FrozenTrial], Non
 
 
 def confirm_text(study: optuna.Study, stats: dict[int, dict[str, Any]], repeats: int) -> str:
-    from greenknobs.search._front import baseline_config, is_estimated, knob_differences
+    from greenknobs.search.records._records import baseline_config, is_estimated, knob_differences
 
     label = " (estimated)" if is_estimated(study) else ""
     base = baseline_config(study)

@@ -43,7 +43,7 @@ class StudySpec:
     baseline: dict[str, Any] = field(default_factory=dict)  # the study's own reference values, where not the declared ones
 
     def storage_url(self) -> str:
-        from greenknobs.search._storage import default_storage_url
+        from greenknobs.search.study._storage import default_storage_url
 
         if self.storage:
             return self.storage

@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
 
 
 def load(args):
-    from greenknobs.search._spec import load_spec
+    from greenknobs.search.study._spec import load_spec
 
     spec = load_spec(args.study)
     if getattr(args, "study_name", None):
@@ -51,10 +51,10 @@ def check_counts(args) -> None:
 
 
 def run(args) -> int:
-    from greenknobs.search._status import status_text
-    from greenknobs.search._storage import _redact
-    from greenknobs.search._study import open_study, run_study
-    from greenknobs.search._workers import check_shared_storage, heartbeat_for, sigterm_interrupts
+    from greenknobs.search.analysis._status import status_text
+    from greenknobs.search.study._storage import _redact
+    from greenknobs.search.study._study import open_study, run_study
+    from greenknobs.search.study._workers import check_shared_storage, heartbeat_for, sigterm_interrupts
 
     check_counts(args)
     spec = load(args)
@@ -75,11 +75,11 @@ def _run_workers(args, spec, url: str) -> int:
     import sys
 
     from greenknobs.objectives.energy import make_meter
-    from greenknobs.search._lost import recover_lost_trials
-    from greenknobs.search._status import status_text
-    from greenknobs.search._storage import _redact
-    from greenknobs.search._study import ensure_baseline, finished_count, open_study
-    from greenknobs.search._workers import plan, run_workers, sigterm_interrupts, worker_command
+    from greenknobs.search.study._lost import recover_lost_trials
+    from greenknobs.search.analysis._status import status_text
+    from greenknobs.search.study._storage import _redact
+    from greenknobs.search.study._study import ensure_baseline, finished_count, open_study
+    from greenknobs.search.study._workers import plan, run_workers, sigterm_interrupts, worker_command
 
     meter = make_meter(spec.energy, watts_per_core=spec.watts_per_core)
     envs, threads, how = plan(args.workers, meter.source)

@@ -14,6 +14,8 @@ RESULT = "greenknobs.result"
 CONFIG = "greenknobs.config"
 FAIL_REASON = "fail_reason"
 METRIC_NAMES = ("energy_j", "f1")
+SPEC_ATTR = "greenknobs.spec"  # study user attr: the spec the study was created with
+METER_ATTR = "greenknobs.meter"  # study user attr: energy source and hardware; written last, it marks the study ready
 
 
 def store_result(trial: optuna.Trial, result: TrialResult, baseline: TrialResult | None, min_retention: float) -> None:
@@ -110,3 +112,49 @@ def note_markdown(trial_number: int, result: TrialResult, differences: dict[str,
         lines.append("")
         lines.append(f"**Degenerate:** {result.degenerate_reason}. Infeasible: never enters the Pareto set.")
     return "\n".join(lines)
+
+
+# -- the study as a whole ------------------------------------------------------------------------------------
+def completed(study: optuna.Study) -> list[FrozenTrial]:
+    return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values is not None]
+
+
+def energy_sources(study: optuna.Study) -> list[str]:
+    return sorted({t.user_attrs["energy_source"] for t in study.get_trials(deepcopy=False) if "energy_source" in t.user_attrs})
+
+
+def is_estimated(study: optuna.Study) -> bool:
+    """True when any joule in the study comes from the CPU-time estimate: every label must then say so."""
+    return "estimated" in energy_sources(study)
+
+
+def energy_label(study: optuna.Study) -> str:
+    return "energy (J, estimated from CPU and wall time)" if is_estimated(study) else "energy (J, measured)"
+
+
+def baseline_config(study: optuna.Study) -> dict[str, Any]:
+    base = baseline_trial(study)
+    if base is not None and CONFIG in base.user_attrs:
+        return dict(base.user_attrs[CONFIG])
+    return dict(study.user_attrs.get(SPEC_ATTR, {}).get("baseline", {}))
+
+
+def knob_differences(config: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
+    """Knobs whose value differs from the baseline's. A conditional knob absent from the baseline (lora_rank when
+    the baseline trains fully) counts as changed only when it leaves its declared default: the parent knob's change
+    already says that it became active."""
+    from greenknobs.spaces import KNOBS_BY_NAME
+
+    missing = object()
+
+    def reference(name: str) -> Any:
+        if name in baseline:
+            return baseline[name]
+        knob = KNOBS_BY_NAME.get(name)
+        return knob.baseline if knob is not None else missing
+
+    return {k: v for k, v in sorted(config.items()) if reference(k) != v}
+
+
+def min_f1_retention(study: optuna.Study) -> float | None:
+    return study.user_attrs.get(SPEC_ATTR, {}).get("min_f1_retention")

@@ -18,14 +18,13 @@ from optuna.trial import TrialState
 
 from greenknobs._errors import GreenknobsError
 from greenknobs.objectives import Pipeline, TrialFailed, TrialResult
-from greenknobs.search import _lost
-from greenknobs.search import _records as rec
-from greenknobs.search._samplers import make_sampler
-from greenknobs.search._spec import StudySpec
-from greenknobs.search._storage import open_storage
+from greenknobs.search.study import _lost
+from greenknobs.search.records import _records as rec
+from greenknobs.search.records._records import METER_ATTR, SPEC_ATTR
+from greenknobs.search.samplers._factory import make_sampler
+from greenknobs.search.study._spec import StudySpec
+from greenknobs.search.study._storage import open_storage
 
-SPEC_ATTR = "greenknobs.spec"
-METER_ATTR = "greenknobs.meter"
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
 SURPLUS = "surplus"  # role of a trial started after the budget was full (two workers racing): PRUNED, not counted
 
@@ -59,7 +58,7 @@ def open_study(spec: StudySpec, *, storage_url: str | None = None, sampler: str 
     opened, so a bad input leaves no study file behind and never touches an existing study. `pipeline` reuses a
     pipeline (and its meter and tokenized data) across studies in one process."""
     from greenknobs.objectives.energy import make_meter
-    from greenknobs.search._spec import validate
+    from greenknobs.search.study._spec import validate
 
     url = storage_url or spec.storage_url()
     if sampler is not None:

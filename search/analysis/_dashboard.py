@@ -13,7 +13,7 @@ import optuna
 import plotly.graph_objects as go
 
 from greenknobs._errors import GreenknobsError
-from greenknobs.search._plots import hypervolume_figure, pareto_figure, phase_energy_figure
+from greenknobs.search.analysis._figures import hypervolume_figure, pareto_figure, phase_energy_figure
 
 # Stable ids: optuna-dashboard keys a pushed figure by id (study system attrs "dashboard:plot_data:<id>:<chunk>"),
 # so pushing again overwrites these three instead of adding copies.

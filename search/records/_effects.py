@@ -20,8 +20,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial, TrialState
 
-from greenknobs.search import _records as rec
-from greenknobs.search._front import knob_differences
+from greenknobs.search.records import _records as rec
 
 Level = tuple[str, Any]  # (knob, value)
 DEFAULT_NOISE = 0.05  # relative energy noise assumed while the baseline has run only once (said so in the report)
@@ -65,7 +64,7 @@ def runs_of(trials: Iterable[FrozenTrial], baseline: dict[str, Any]) -> list[Run
         if t.state != TrialState.COMPLETE or t.values is None or rec.CONFIG not in t.user_attrs:
             continue
         ua = t.user_attrs
-        out.append(Run(t.number, rec.role_of(t), knob_differences(ua[rec.CONFIG], baseline), float(t.values[0]),
+        out.append(Run(t.number, rec.role_of(t), rec.knob_differences(ua[rec.CONFIG], baseline), float(t.values[0]),
                        float(t.values[1]), rec.is_feasible(t), ua.get("energy_source") == "estimated"))
     return sorted(out, key=lambda r: r.number)
 

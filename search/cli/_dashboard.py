@@ -2,7 +2,7 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    from greenknobs.search._cmd_run import add_common
+    from greenknobs.search.cli._run import add_common
 
     p = sub.add_parser("dashboard", help="push the Pareto, hypervolume and phase-energy figures and serve optuna-dashboard")
     add_common(p)
@@ -13,8 +13,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from greenknobs.search._cmd_status import open_existing
-    from greenknobs.search._dashboard import check_port, serve
+    from greenknobs.search.cli._status import open_existing
+    from greenknobs.search.analysis._dashboard import check_port, serve
 
     check_port(args.port)
     study = open_existing(args)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    from greenknobs.search._cmd_run import add_common
+    from greenknobs.search.cli._run import add_common
 
     p = sub.add_parser("report", help="single-knob effects, predicted vs observed cascades, importance, plots")
     add_common(p)
@@ -13,8 +13,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from greenknobs.search._cmd_status import open_existing
-    from greenknobs.search._report import build_report
+    from greenknobs.search.cli._status import open_existing
+    from greenknobs.search.analysis._report import build_report
 
     study = open_existing(args)
     path = build_report(study, args.out)

@@ -7,7 +7,7 @@ from typing import Any
 
 import optuna
 
-from greenknobs.search import _records as rec
+from greenknobs.search.records import _records as rec
 
 
 def study_status(study: optuna.Study) -> dict[str, Any]:

@@ -1,5 +1,7 @@
-"""`greenknobs`: a thin command layer. Each command lives in `_cmd_<name>.py` as `add_parser` + `run`, over
-library functions that work the same from Python."""
+"""greenknobs: find the energy-cheapest way to fine-tune a transformer classifier that is still good.
+
+A thin command layer: each command lives in `cli/_<name>.py` as `add_parser` + `run`, over library functions that
+work the same from Python."""
 
 from __future__ import annotations
 
@@ -24,9 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMANDS:
         try:
-            module = importlib.import_module(f"greenknobs.search._cmd_{name}")
+            module = importlib.import_module(f"greenknobs.search.cli._{name}")
         except ModuleNotFoundError as err:
-            if err.name != f"greenknobs.search._cmd_{name}":
+            if err.name != f"greenknobs.search.cli._{name}":
                 raise
             continue
         module.add_parser(sub)

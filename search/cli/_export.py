@@ -2,7 +2,7 @@ from __future__ import annotations
 
 
 def add_parser(sub) -> None:
-    from greenknobs.search._cmd_run import add_common
+    from greenknobs.search.cli._run import add_common
 
     p = sub.add_parser("export", help="write the Pareto set as runnable config files plus index.md / index.csv")
     add_common(p)
@@ -11,8 +11,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from greenknobs.search._cmd_status import open_existing
-    from greenknobs.search._export import export_pareto
+    from greenknobs.search.cli._status import open_existing
+    from greenknobs.search.analysis._export import export_pareto
 
     study = open_existing(args)
     files = export_pareto(study, args.out)

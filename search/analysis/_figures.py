@@ -1,6 +1,9 @@
-"""The report's figures: PNGs drawn with matplotlib (no browser needed), and one HTML page of plotly figures whose
-plotly.js sits beside it once (opens offline, no CDN). The Pareto front, hypervolume and phase figures come from
-`_plots`; the two figures only the report has (single knobs, predicted vs observed) are built here."""
+"""Every figure of a study, in one place: plotly figures (the front, hypervolume over trials, joules per phase,
+single knobs, predicted vs observed cascades) and their matplotlib PNG twins for the report.
+
+The plotly figures are shared by `dashboard` (pushed into the study) and the report. Figures hold data only; whoever
+writes HTML inlines plotly.js (`figure_html`, `write_html`), never a CDN. PNGs are drawn with matplotlib (no browser
+needed)."""
 
 from __future__ import annotations
 
@@ -8,11 +11,130 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import plotly.graph_objects as go
 
 from greenknobs.objectives import PIPELINE_PHASES
-from greenknobs.search._front import energy_label, phase_energy_rows, pareto_rows
+from greenknobs.search.analysis._front import hypervolume_history, hypervolume_reference, pareto_rows, phase_energy_rows
+from greenknobs.search.records._records import energy_label, is_estimated, min_f1_retention
 
+__all__ = ["figure_html", "hypervolume_figure", "hypervolume_history", "pareto_figure", "pareto_rows",
+           "phase_energy_figure", "phase_energy_rows"]
+
+_STYLE = {  # category -> (legend name, marker)
+    "infeasible": ("infeasible (F1 below the floor, or degenerate)", dict(color="#bbbbbb", symbol="x", size=8)),
+    "feasible": ("feasible, dominated", dict(color="#6baed6", symbol="circle", size=9)),
+    "pareto": ("Pareto set", dict(color="#d62728", symbol="diamond", size=12, line=dict(width=1, color="black"))),
+    "confirm": ("confirm repeat", dict(color="#9467bd", symbol="circle-open", size=10)),
+    "baseline": ("baseline (trial 0)", dict(color="black", symbol="star", size=16, line=dict(width=1, color="gold"))),
+}
 _PHASE_COLORS = {"data": "#8c564b", "model": "#7f7f7f", "training": "#ff7f0e", "inference": "#2ca02c"}
+
+
+def _category(row: dict) -> str:
+    if row["baseline"]:
+        return "baseline"
+    if row["role"] == "confirm":
+        return "confirm"
+    if row["pareto"]:
+        return "pareto"
+    return "feasible" if row["feasible"] else "infeasible"
+
+
+def _hover(row: dict) -> str:
+    changed = ", ".join(f"{k}={v}" for k, v in row["changed"].items()) or "all knobs at baseline"
+    parts = [f"trial {row['trial']} ({row['role']})", f"{row['energy_j']:,.1f} J ({row['energy_source']})",
+             f"F1 {row['f1']:.4f}"]
+    if row["energy_reduction_pct"] is not None:
+        parts.append(f"{row['energy_reduction_pct']:+.1f}% energy saved, {row['f1_retention_pct']:.1f}% F1 kept")
+    if row["degenerate"]:
+        parts.append("degenerate")
+    parts.append(changed)
+    return "<br>".join(parts)
+
+
+def _empty(fig: go.Figure, text: str) -> go.Figure:
+    fig.add_annotation(text=text, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    return fig
+
+
+def pareto_figure(study: optuna.Study) -> go.Figure:
+    """Every complete trial in (joules, F1): baseline, Pareto set, feasible and infeasible marked apart."""
+    rows = pareto_rows(study)
+    fig = go.Figure()
+    title = f"{study.study_name}: energy vs F1" + (" — energy estimated from CPU and wall time" if is_estimated(study) else "")
+    fig.update_layout(title=title, xaxis_title=energy_label(study), yaxis_title="F1 (higher is better)",
+                      legend_title_text="trial", template="plotly_white")
+    if not rows:
+        return _empty(fig, "no complete trial yet")
+    front = sorted((r for r in rows if r["pareto"]), key=lambda r: r["energy_j"])
+    if len(front) > 1:  # the attainment line: what the front guarantees between its points
+        fig.add_trace(go.Scatter(x=[r["energy_j"] for r in front], y=[r["f1"] for r in front], mode="lines",
+                                 line=dict(shape="hv", color=_STYLE["pareto"][1]["color"], dash="dot"),
+                                 name="Pareto front", hoverinfo="skip"))
+    for cat in ("infeasible", "feasible", "confirm", "pareto", "baseline"):
+        chosen = [r for r in rows if _category(r) == cat]
+        if not chosen:
+            continue
+        name, marker = _STYLE[cat]
+        fig.add_trace(go.Scatter(
+            x=[r["energy_j"] for r in chosen], y=[r["f1"] for r in chosen], mode="markers", name=name, marker=marker,
+            text=[_hover(r) for r in chosen], hovertemplate="%{text}<extra></extra>",
+            customdata=[r["trial"] for r in chosen],
+        ))
+    base = next((r for r in rows if r["baseline"]), None)
+    retention = min_f1_retention(study)
+    if base is not None and retention:
+        fig.add_hline(y=base["f1"] * retention, line_dash="dash", line_color="#999999",
+                      annotation_text=f"F1 floor: {100 * retention:.0f}% of the baseline", annotation_position="bottom right")
+    return fig
+
+
+def hypervolume_figure(study: optuna.Study) -> go.Figure:
+    """Hypervolume of the feasible set after each finished trial, reference (baseline joules, F1 = 0)."""
+    history = hypervolume_history(study)
+    ref = hypervolume_reference(study)
+    unit = "J·F1, estimated joules" if is_estimated(study) else "J·F1"
+    fig = go.Figure()
+    fig.update_layout(
+        title=f"{study.study_name}: hypervolume of the feasible set"
+              + (f" (reference: baseline {ref[0]:,.1f} J, F1 0)" if ref else ""),
+        xaxis_title="trial number", yaxis_title=f"hypervolume ({unit})", template="plotly_white", showlegend=False,
+    )
+    if not history:
+        return _empty(fig, "no baseline yet: the reference point is the baseline's joules")
+    fig.add_trace(go.Scatter(
+        x=[h["trial"] for h in history], y=[h["hypervolume"] for h in history], mode="lines+markers",
+        line=dict(shape="hv"), customdata=[100 * h["share"] for h in history],
+        hovertemplate="after trial %{x}: %{y:,.2f}<br>%{customdata:.1f}% of the box under the baseline<extra></extra>",
+    ))
+    return fig
+
+
+def phase_energy_figure(study: optuna.Study) -> go.Figure:
+    """Stacked joules per pipeline phase for the baseline and each Pareto trial: where the savings come from."""
+    rows = phase_energy_rows(study)
+    fig = go.Figure()
+    fig.update_layout(title=f"{study.study_name}: energy by phase, baseline and Pareto set", barmode="stack",
+                      xaxis_title="trial", yaxis_title=energy_label(study), template="plotly_white",
+                      legend_title_text="phase")
+    if not rows:
+        return _empty(fig, "no baseline or Pareto trial yet")
+    labels = [r["label"] for r in rows]
+    for phase in PIPELINE_PHASES:
+        fig.add_trace(go.Bar(x=labels, y=[r["phase_energy_j"][phase] for r in rows], name=phase,
+                             marker_color=_PHASE_COLORS.get(phase),
+                             hovertemplate=f"{phase}: %{{y:,.1f}} J<extra>%{{x}}</extra>"))
+    fig.add_trace(go.Scatter(x=labels, y=[r["energy_j"] for r in rows], mode="text", showlegend=False,
+                             text=[f"F1 {r['f1']:.3f}" for r in rows], textposition="top center", hoverinfo="skip"))
+    return fig
+
+
+def figure_html(fig: go.Figure) -> str:
+    """A self-contained HTML fragment: plotly.js inlined, so the file opens offline."""
+    return fig.to_html(full_html=False, include_plotlyjs=True)
+
+
+# -- the report's figures: PNGs (matplotlib) and one offline HTML page -------------------------------------------
 _VERDICT_COLORS = {"compounds": "#2ca02c", "synergy": "#1f77b4", "overlap": "#ff7f0e", "conflict": "#d62728",
                    "unknown": "#999999"}
 DPI = 130
@@ -197,7 +319,6 @@ def cascade_png(a: dict[str, Any]):
 def write_html(study: optuna.Study, a: dict[str, Any], out: Path) -> Path:
     from plotly.offline import get_plotlyjs
 
-    from greenknobs.search._plots import hypervolume_figure, pareto_figure, phase_energy_figure
 
     figures = [pareto_figure(study), hypervolume_figure(study), phase_energy_figure(study), singles_figure(a),
                cascade_figure(a)]
@@ -213,8 +334,6 @@ def write_html(study: optuna.Study, a: dict[str, Any], out: Path) -> Path:
 
 
 def singles_figure(a: dict[str, Any]):
-    import plotly.graph_objects as go
-
     s = a["singles"]
     fig = go.Figure(go.Bar(
         x=[100 * r["saving"] for r in s], y=[f"{r['knob']}={r['value']}" for r in s], orientation="h",
@@ -230,8 +349,6 @@ def singles_figure(a: dict[str, Any]):
 
 
 def cascade_figure(a: dict[str, Any]):
-    import plotly.graph_objects as go
-
     judged = [c for c in a["cascades"] if c["predicted"] is not None]
     fig = go.Figure()
     values = [100 * v for c in judged for v in (c["predicted"], c["observed"])] + [0.0]

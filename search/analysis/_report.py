@@ -18,11 +18,11 @@ import optuna
 from optuna.trial import TrialState
 
 from greenknobs._errors import GreenknobsError
-from greenknobs.search._outdir import marker_name, replacing_folder
+from greenknobs.search.analysis._outdir import marker_name, replacing_folder
 from greenknobs.objectives import PIPELINE_PHASES
-from greenknobs.search import _effects as fx
-from greenknobs.search import _records as rec
-from greenknobs.search._front import SPEC_ATTR, baseline_config, is_estimated, knob_differences, min_f1_retention
+from greenknobs.search.records import _effects as fx
+from greenknobs.search.records import _records as rec
+from greenknobs.search.records._records import SPEC_ATTR, baseline_config, is_estimated, knob_differences, min_f1_retention
 
 MARKER = marker_name("report")  # in every folder report wrote: the licence to replace it
 VERDICTS = ("compounds", "overlap", "conflict", "synergy")
@@ -31,7 +31,7 @@ VERDICTS = ("compounds", "overlap", "conflict", "synergy")
 # -- analysis -------------------------------------------------------------------------------------------------
 def analyse(study: optuna.Study) -> dict[str, Any]:
     """Every number the report shows, as plain data (also written as report.json)."""
-    from greenknobs.search._confirm import confirmed
+    from greenknobs.search.study._confirm import confirmed
 
     base_trial = rec.baseline_trial(study)
     if base_trial is None:
@@ -306,7 +306,7 @@ def build_report(study: optuna.Study, out_dir: str | os.PathLike) -> Path:
     out = Path(out_dir)
     analysis = analyse(study)
     with replacing_folder(out, "report", study.study_name) as tmp:
-        from greenknobs.search import _report_plots as plots
+        from greenknobs.search.analysis import _figures as plots
 
         plots.write_pngs(study, analysis, tmp)
         plots.write_html(study, analysis, tmp)
