@@ -107,5 +107,15 @@ def postgres_url(request) -> str:
     return url
 
 
+def storage_url(kind: str, folder: Path, request) -> str:
+    """A fresh storage of one kind: a journal file or SQLite file in `folder`, or the session's PostgreSQL (through
+    the calling module's `postgres_url` fixture, which skips where PostgreSQL is unavailable)."""
+    if kind == "journal":
+        return f"journal:{folder / 'study.journal'}"
+    if kind == "sqlite":
+        return f"sqlite:///{folder / 'study.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
 def states(study) -> list[tuple[int, str]]:
     return [(t.number, t.state.name) for t in study.get_trials(deepcopy=False)]

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
-import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -21,6 +18,8 @@ from greenknobs.search.analysis._dashboard import FIGURES, push_figures
 from greenknobs.search.analysis._front import hypervolume_history
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+import dashboard_screenshot as shot  # noqa: E402
 
 
 def _free_port() -> int:
@@ -37,33 +36,11 @@ def _get(url: str) -> dict:
 
 @pytest.fixture(scope="module")
 def served(smoke_study, tmp_path_factory):
-    """The dashboard as a subprocess; yields (base_url, path of its stdout)."""
-    port = _free_port()
+    """The dashboard as a subprocess (the real command, started as benchmarks/dashboard_screenshot.py starts it);
+    yields (base_url, path of its stdout)."""
     log = tmp_path_factory.mktemp("dashboard") / "stdout.txt"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "greenknobs", "dashboard", *smoke_study.args(), "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, text=True, cwd=REPO_ROOT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, f"dashboard exited {proc.returncode}: {log.read_text()[-2000:]}"
-            try:
-                _get(f"{base}/api/meta")
-                break
-            except OSError:
-                assert time.monotonic() < deadline, f"dashboard not answering after 120 s: {log.read_text()[-2000:]}"
-                time.sleep(0.5)
+    with shot.dashboard(smoke_study.study_file, storage=smoke_study.storage, log=log) as base:
         yield base, log
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def test_study_trials_metric_names_and_notes_over_http(served, smoke_study):

@@ -28,12 +28,7 @@ def postgres_url(request) -> str:
     return _durable.postgres_url(request)
 
 
-def _url(kind: str, tmp_path: Path, request) -> str:
-    if kind == "journal":
-        return f"journal:{tmp_path / 'study.journal'}"
-    if kind == "sqlite":
-        return f"sqlite:///{tmp_path / 'study.db'}"
-    return request.getfixturevalue("postgres_url")
+_url = _durable.storage_url
 
 
 @pytest.mark.parametrize("kind", ["journal", "sqlite", "postgresql"])
