@@ -41,7 +41,7 @@ def _metering_errors() -> Iterator[None]:
 class ZeusMeter(EnergyMeter):
     """Measured energy: GPU counters for `gpu_indices` (may be empty) plus CPU package and DRAM when `rapl`."""
 
-    def __init__(self, gpu_indices: list[int], *, rapl: bool) -> None:
+    def __init__(self, gpu_indices: list[int], *, rapl: bool, rapl_excluded: str = "") -> None:
         super().__init__()
         if not gpu_indices and not rapl:
             raise ValueError("ZeusMeter needs GPUs or RAPL to measure")
@@ -53,8 +53,11 @@ class ZeusMeter(EnergyMeter):
                 gpu_indices=self._gpu_indices, cpu_indices=None if rapl else [], approx_instant_energy=False
             )
         self._gpu_names = {i: gpu_name(i) for i in self._gpu_indices}
-        self.hardware = {**hardware_summary(self._gpu_indices), "meter": self.source}
-        cpu_part = "CPU package + DRAM from RAPL" if rapl else "CPU and DRAM not metered (no readable RAPL)"
+        cpu_part = ("CPU package + DRAM from RAPL" if rapl else
+                    f"CPU and DRAM not metered ({rapl_excluded})" if rapl_excluded else
+                    "CPU and DRAM not metered (no readable RAPL)")
+        self.hardware = {**hardware_summary(self._gpu_indices), "meter": self.source,
+                         "cpu_energy": "RAPL" if rapl else ("excluded: shared" if rapl_excluded else "none")}
         if self._gpu_indices:
             gpus = f"{len(self._gpu_indices)}× {self.hardware['gpu']}"
             self.description = f"measured-gpu: Zeus/NVML energy counters on {gpus}; {cpu_part}"
