@@ -7,11 +7,12 @@ KNOBS = (
          help="Examples per inference batch.", moves=frozenset({"inference"}), cheaper="high"),
     Knob(
         "quantization", "inference", "categorical", "none", choices=("none", "dynamic-int8", "bnb-int8", "bnb-nf4"),
-        help="Post-training weight quantization: torch dynamic int8 (CPU), bitsandbytes int8 or NF4 (CUDA).",
+        help="Post-training weight quantization: torch dynamic int8 (CPU), bitsandbytes int8 or NF4 (CUDA; on a CPU at "
+             "your cost). The classifier head stays in full precision.",
         value_needs={
             "dynamic-int8": frozenset({"cpu-inference"}),
-            "bnb-int8": frozenset({"bnb-cuda"}),
-            "bnb-nf4": frozenset({"bnb-cuda"}),
+            "bnb-int8": frozenset({"bnb-layers"}),
+            "bnb-nf4": frozenset({"bnb-layers"}),
         },
         moves=frozenset({"inference"}), cheaper=("dynamic-int8", "bnb-int8", "bnb-nf4"),
     ),

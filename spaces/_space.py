@@ -25,30 +25,51 @@ class TaskInfo:
 @dataclass(frozen=True)
 class KnobStatus:
     knob: Knob  # resolved for this machine and task, all declared values
-    applicable_values: tuple[Any, ...]  # categorical/bool values that can run here ((), for numeric knobs)
+    applicable_values: tuple[Any, ...]  # categorical/bool values searched here by default ((), for numeric knobs)
     reason: str | None  # why the knob cannot be searched here (None if it can)
     value_reasons: Mapping[Any, str] = field(default_factory=dict)  # values left out, and why
+    # Values that run here only at a study's cost (bitsandbytes on a CPU): valid where a study names them
+    # ([search.ranges], [fixed], a config file), never searched by default.
+    value_costs: Mapping[Any, str] = field(default_factory=dict)
 
 
 def knob_status(knob: Knob, hardware: Hardware, task: TaskInfo) -> KnobStatus:
     knob = knob.resolved(hardware, task)
     reason = hardware.why_not(knob.needs)
     value_reasons: dict[Any, str] = {}
+    value_costs: dict[Any, str] = {}
     values: tuple[Any, ...] = ()
     if knob.kind in ("categorical", "bool"):
         kept = []
         for value in knob.values:
-            why = hardware.why_not(knob.value_needs.get(value, frozenset()))
-            if why is None:
-                kept.append(value)
-            else:
+            needs = knob.value_needs.get(value, frozenset())
+            why = hardware.why_not(needs)
+            cost = hardware.cost_of(needs)
+            if why is not None:
                 value_reasons[value] = why
+            elif cost is not None:
+                value_costs[value] = cost
+            else:
+                kept.append(value)
         values = tuple(kept)
         if reason is None and len(values) < 2:
             reason = "; ".join(sorted(set(value_reasons.values()))) or "only one value applies to this task"
     elif knob.kind == "int" and knob.low == knob.high:
         reason = "only one value applies to this task"
-    return KnobStatus(knob, values, reason, value_reasons)
+    return KnobStatus(knob, values, reason, value_reasons, value_costs)
+
+
+def cost_note(status: KnobStatus, applies: str, why: str) -> tuple[str, str]:
+    """`greenknobs knobs`' (applies, why) for a knob, adding the values searched here only at a study's cost."""
+    if not status.value_costs:
+        return applies, why
+    notes = []
+    for reason in dict.fromkeys(status.value_costs.values()):
+        values = [_fmt(v) for v, r in status.value_costs.items() if r == reason]
+        them = "them" if len(values) > 1 else "it"
+        notes.append(f"{', '.join(values)} searched on CPU at your cost ({reason}): name {them} in [search.ranges] "
+                     "or [fixed]")
+    return ("partly" if applies == "yes" else applies), "; ".join(([why] if why else []) + notes)
 
 
 class Space:

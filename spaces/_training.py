@@ -7,8 +7,9 @@ _LORA = Condition("adaptation", values=("lora", "qlora"))
 KNOBS = (
     Knob(
         "adaptation", "training", "categorical", "full", choices=("full", "lora", "qlora", "head"),
-        help="Full fine-tune, LoRA adapters, QLoRA (4-bit NF4 base + LoRA), or the classifier head only.",
-        value_needs={"qlora": frozenset({"bnb-cuda"})},
+        help="Full fine-tune, LoRA adapters, QLoRA (4-bit NF4 base, bf16 compute, + LoRA; served as the quantization "
+             "knob says), or the classifier head only.",
+        value_needs={"qlora": frozenset({"bnb-layers", "bf16"})},
         moves=frozenset({"training"}), cheaper=("head", "lora", "qlora"),
     ),
     Knob("lora_rank", "training", "categorical", 8, choices=(4, 8, 16, 32), condition=_LORA,

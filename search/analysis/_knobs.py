@@ -7,6 +7,7 @@ from typing import Any
 from greenknobs.objectives import Pipeline, task_from
 from greenknobs.spaces import KNOBS
 from greenknobs.spaces._knob import _fmt
+from greenknobs.spaces._space import cost_note
 
 
 def knob_rows(task: str | None = None) -> list[dict[str, Any]]:
@@ -23,6 +24,7 @@ def knob_rows(task: str | None = None) -> list[dict[str, Any]]:
             applies, why = "partly", f"{left} left out: {'; '.join(sorted(set(st.value_reasons.values())))}"
         else:
             applies, why = "yes", ""
+        applies, why = cost_note(st, applies, why)
         rows.append({
             "name": k.name, "phase": k.phase, "kind": k.kind, "domain": k.domain_text(), "baseline": _fmt(k.baseline),
             "unit": k.unit, "applies": applies, "why": why, "help": k.help,

@@ -8,13 +8,14 @@ from greenknobs.spaces import Hardware, Space, TaskInfo
 
 NO_GPU = "needs a CUDA GPU; torch sees none on this machine"
 NO_NVML = "needs an NVIDIA GPU visible through NVML; none here"
+BNB_ON_CPU = "bitsandbytes' int8/NF4 layers run on this CPU, slowly"
 
 
 def cpu_hardware() -> Hardware:
-    """What `detect()` reports on a 2-core machine without a GPU (this project's CI machine)."""
+    """What `detect()` reports on a 2-core machine without a GPU (this project's CI machine), bitsandbytes installed."""
     return Hardware(device="cpu", cpu_cores=2, missing={
-        "cuda": NO_GPU, "fp16": NO_GPU, "pin-memory": NO_GPU, "bnb-cuda": NO_GPU, "power-limit": NO_NVML,
-    })
+        "cuda": NO_GPU, "fp16": NO_GPU, "pin-memory": NO_GPU, "power-limit": NO_NVML,
+    }, costly={"bnb-layers": BNB_ON_CPU})
 
 
 def tiny_task() -> TaskInfo:

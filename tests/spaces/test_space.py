@@ -97,9 +97,6 @@ NOT_HERE = [
     ("power_limit_w", 250, NO_NVML),
     ("train_precision", "fp16", NO_GPU),
     ("infer_precision", "fp16", NO_GPU),
-    ("adaptation", "qlora", NO_GPU),
-    ("quantization", "bnb-int8", NO_GPU),
-    ("quantization", "bnb-nf4", NO_GPU),
 ]
 
 
@@ -125,6 +122,25 @@ def test_what_cannot_run_here_is_left_out_of_the_search_with_the_reason(space, n
             Space(space.hardware, space.task, search=[name], ranges={name: {"choices": [value]}})
         else:
             Space(space.hardware, space.task, search=[name])
+
+
+@pytest.mark.parametrize("name,value", [("adaptation", "qlora"), ("quantization", "bnb-int8"), ("quantization", "bnb-nf4")])
+def test_bitsandbytes_on_a_cpu_runs_only_where_a_study_names_it(space, name, value):
+    """Slow on a CPU: left out of the default search, with the reason, but valid where named (ranges, fixed, a
+    configuration) — never refused, since it runs."""
+    st = space.status[name]
+    assert value not in space.searched[name].choices and value not in st.value_reasons
+    assert "at your cost" not in st.value_costs[value] and "bitsandbytes" in st.value_costs[value]
+    assert space.complete({name: value})[name] == value
+    named = Space(space.hardware, space.task, search=[name], ranges={name: {"choices": [st.knob.baseline, value]}})
+    assert named.searched[name].choices == (st.knob.baseline, value)
+    assert Space(space.hardware, space.task, fixed={name: value}).baseline()[name] == value
+
+
+def test_bitsandbytes_on_a_gpu_is_searched_by_default():
+    space = Space(gpu_hardware(), TWO_MODELS)
+    assert {"qlora"} <= set(space.searched["adaptation"].choices)
+    assert {"bnb-int8", "bnb-nf4"} <= set(space.searched["quantization"].choices)
 
 
 def test_the_power_limit_is_searched_over_the_gpus_own_range():
