@@ -12,7 +12,7 @@ KNOBS = (
         value_needs={
             "dynamic-int8": frozenset({"cpu-inference"}),
             "bnb-int8": frozenset({"bnb-layers"}),
-            "bnb-nf4": frozenset({"bnb-layers"}),
+            "bnb-nf4": frozenset({"bnb-layers", "bf16"}),  # computes in bf16
         },
         moves=frozenset({"inference"}), cheaper=("dynamic-int8", "bnb-int8", "bnb-nf4"),
     ),
