@@ -44,6 +44,41 @@ def drop_layers(model: Any, count: int, side: str) -> int:
     return len(kept)
 
 
+def head_linears(model: Any) -> list[str]:
+    """Names of the Linear layers outside the encoder (the task head: classifier, ModernBERT's head.dense), which
+    bitsandbytes leaves in full precision."""
+    base = model.base_model
+    inside = {id(m) for m in base.modules()}
+    return [name for name, m in model.named_modules() if isinstance(m, torch.nn.Linear) and id(m) not in inside]
+
+
+def _skeleton(model_name: str, num_labels: int) -> Any:
+    """The classifier's modules without weights (meta tensors): its layer names, for the quantization config."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    config = AutoConfig.from_pretrained(model_path(model_name), num_labels=num_labels)
+    with torch.device("meta"):
+        return AutoModelForSequenceClassification.from_config(config)
+
+
+def bnb_config(quantization: str, skip: list[str]) -> Any:
+    """bitsandbytes' quantization config for `quantization` ("bnb-int8" or "bnb-nf4", compute in bf16), leaving the
+    modules `skip` names in full precision."""
+    from transformers import BitsAndBytesConfig
+
+    if quantization == "bnb-int8":
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_skip_modules=skip)
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
+                              llm_int8_skip_modules=skip)
+
+
+def device_map(device: str) -> dict[str, Any]:
+    """Where a bitsandbytes load puts the whole model: the trial's GPU, or the CPU."""
+    if device.startswith("cuda"):
+        return {"": torch.device(device).index or 0}
+    return {"": "cpu"}
+
+
 def count_params(model: Any) -> tuple[int, int]:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return trainable, sum(p.numel() for p in model.parameters())
@@ -53,15 +88,16 @@ def build_model(config: Mapping[str, Any], model_name: str, num_labels: int, dev
                 lora_targets: tuple[str, ...] | str = "all-linear") -> BuiltModel:
     from transformers import AutoModelForSequenceClassification
 
-    kwargs: dict[str, Any] = {"num_labels": num_labels, "attn_implementation": config["attention"]}
+    # fp32 whatever dtype the checkpoint is stored in (transformers' default, "auto", would train a bf16 or fp16
+    # checkpoint in that precision): precision is the train_precision knob's alone.
+    kwargs: dict[str, Any] = {"num_labels": num_labels, "attn_implementation": config["attention"],
+                              "dtype": torch.float32}
     adaptation = config["adaptation"]
     if adaptation == "qlora":
-        from transformers import BitsAndBytesConfig
-
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16
-        )
-        kwargs["device_map"] = {"": 0}
+        # The classifier head stays a full-precision Linear: it is trained in full (peft's modules_to_save), and
+        # transformers' own skip list misses it (it skips the module of the last parameter, a bias).
+        kwargs["quantization_config"] = bnb_config("bnb-nf4", head_linears(_skeleton(model_name, num_labels)))
+        kwargs["device_map"] = device_map(device)
     try:
         model = AutoModelForSequenceClassification.from_pretrained(model_path(model_name), **kwargs)
     except (ValueError, ImportError) as err:
@@ -69,6 +105,8 @@ def build_model(config: Mapping[str, Any], model_name: str, num_labels: int, dev
     got = getattr(model.config, "_attn_implementation", None)
     if got != config["attention"]:
         raise GreenknobsError(f"attention = '{config['attention']}' was asked for but {model_name} loaded '{got}': choose another attention")
+    if adaptation == "qlora" and not any(type(m).__name__ == "Linear4bit" for m in model.modules()):
+        raise GreenknobsError(f"QLoRA's 4-bit load quantized no Linear layer of {model_name}: set adaptation = 'lora'")
     layers = drop_layers(model, config["drop_layers"], config.get("drop_from", "top"))
     lora_modules = 0
     if adaptation == "head":

@@ -81,3 +81,20 @@ def test_encoder_layers_are_found_by_shape_and_missing_ones_are_refused():
 
     with pytest.raises(GreenknobsError, match="cannot find the encoder layers of NoBlocks"):
         _build.encoder_layers(NoBlocks())
+
+
+@pytest.mark.parametrize("stored", [torch.bfloat16, torch.float16])
+def test_a_checkpoint_stored_in_half_precision_trains_in_fp32(tmp_path, stored):
+    """Precision is the train_precision knob's alone: transformers' default dtype ("auto") would build a model
+    stored in bf16 or fp16 (hub checkpoints often are; the GPU run carries MiniLM in fp16) in that precision."""
+    from transformers import AutoModelForSequenceClassification
+
+    from greenknobs.objectives._models import model_path
+
+    AutoModelForSequenceClassification.from_pretrained(model_path("tiny-bert"), num_labels=5, dtype=stored
+                                                       ).save_pretrained(tmp_path)
+    task = TaskInfo(models=(str(tmp_path),), min_layers=4, max_positions=512, layers={str(tmp_path): 4})
+    for adaptation in ("full", "lora"):
+        config = Space(CPU, task).complete({"adaptation": adaptation})
+        built = _build.build_model(config, str(tmp_path), 5, "cpu")
+        assert {p.dtype for p in built.model.parameters()} == {torch.float32}
