@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from greenknobs.objectives import _build, _infer, _models, _train
+from greenknobs.objectives import _build, _infer, _models, _train, _warmup
 from greenknobs.objectives._datasets import TextSplits, load_splits
 from greenknobs.objectives._metrics import score
 from greenknobs.objectives._result import TrialResult
@@ -25,6 +25,9 @@ Progress = Callable[..., None]
 
 class Pipeline:
     """Runs configurations of one task on one machine; holds what trials may share (raw data, tokenized data)."""
+
+    warm_space: Space | None = None  # the study's space: its first-use costs are paid in the warm-up (_warmup.py)
+    power_journal: Any = None  # where a power cap is written down before it is set (search/study/_power.py)
 
     def __init__(self, task: Task, *, meter: Any = None, hardware: Hardware | None = None, seed: int = 0,
                  progress: Progress | None = None, token_cache: TokenCache | None = None) -> None:
@@ -129,28 +132,30 @@ class Pipeline:
         )
 
     def warm_up(self, config: Mapping[str, Any]) -> None:
-        """Pay the process's one-off costs before the first metered trial, metered apart and charged to no trial.
-
-        Library imports, lazy kernel initialisation and first allocations otherwise land in whichever trial runs
-        first — always the baseline — and inflate every saving measured against it (seen: 45 J vs 17 J for two
-        runs of the same tiny configuration)."""
+        """Pay the process's one-off costs before the first metered trial, metered apart and charged to no trial:
+        a tiny run of the baseline and of every value with a first-use cost (8-bit AdamW, bf16, int8, NF4, QLoRA,
+        compile, ...) that `warm_space`, the study's space, can reach — see objectives/_warmup.py."""
         if self.warmup_reading is not None:
             return
+        import logging
+
         import peft  # noqa: F401  (imported lazily by LoRA trials otherwise)
         import sklearn.metrics  # noqa: F401
 
-        small = {**config, "epochs": 1, "batch_size": 4, "grad_accum": 1, "compile": False, "loader_workers": 0,
-                 "pin_memory": False, "optimizer": "adamw", "train_precision": "fp32", "adaptation": "full",
-                 "drop_layers": 0, "infer_compile": False, "quantization": "none", "infer_precision": "fp32"}
-        small.pop("drop_from", None)
+        device = self.hardware.device
         with self.meter.window("warm-up") as got:
             tokenizer = _models.load_tokenizer(config["model"], config["tokenizer"])
             texts, labels = self.splits.train["text"][:8], self.splits.train["label"][:8]
             data = encode(tokenizer, texts, labels, 32, "dynamic")
-            built = _build.build_model(small, config["model"], self.splits.num_labels, self.hardware.device)
-            _train.train(built.model, data, small, self.hardware.device, tokenizer.pad_token_id, self.seed)
-            served, _ = _infer.prepare(built.model, small, self.hardware.device)
-            _infer.predict(served, data, 8, self.hardware.device, tokenizer.pad_token_id)
+            for what, small in _warmup.configs(self.warm_space, config):
+                try:
+                    built = _build.build_model(small, config["model"], self.splits.num_labels, device,
+                                               self.task.lora_targets)
+                    _train.train(built.model, data, small, device, tokenizer.pad_token_id, self.seed)
+                    served, _ = _infer.prepare(built.model, small, device)
+                    _infer.predict(served, data, 8, device, tokenizer.pad_token_id)
+                except Exception as err:  # the trial that uses it fails with its own reason; this one is a warm-up
+                    logging.getLogger(__name__).info("warm-up of %s failed: %s", what, err)
         self.warmup_reading = got[0]
 
     def _burned(self, first: int) -> dict[str, float]:
@@ -162,15 +167,21 @@ class Pipeline:
 
     @contextlib.contextmanager
     def _system(self, config: Mapping[str, Any]) -> Iterator[float | None]:
+        """cpu_threads and the GPU power limit, for the trial; yields the power limit read back from the GPU (None
+        where NVML cannot read one). Every trial on a GPU reads its limit back: a cap set by power_limit_w, or
+        for power_limit_w = 0 the GPU's default limit — refused when another cap is in force, which would run the
+        trial capped under an uncapped label."""
         threads = torch.get_num_threads()
         if config.get("cpu_threads", 0):
             torch.set_num_threads(config["cpu_threads"])
         try:
-            if config.get("power_limit_w", 0):
-                from greenknobs.objectives.energy import _gpu
+            from greenknobs.objectives.energy import _gpu
 
-                with _gpu.power_limit(config["power_limit_w"]) as read_back_w:
+            if config.get("power_limit_w", 0):
+                with _gpu.power_limit(config["power_limit_w"], journal=self.power_journal) as read_back_w:
                     yield read_back_w
+            elif self.hardware.has("power-limit"):
+                yield _gpu.uncapped_limit_w()
             else:
                 yield None
         finally:
