@@ -24,6 +24,7 @@ from greenknobs.search.records._records import METER_ATTR, SPEC_ATTR
 from greenknobs.search.samplers._factory import make_sampler
 from greenknobs.search.study._spec import StudySpec
 from greenknobs.search.study._storage import open_storage
+from greenknobs.search.study._workers import prepare_worker
 
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
 SURPLUS = "surplus"  # role of a trial started after the budget was full (two workers racing): PRUNED, not counted
@@ -96,6 +97,7 @@ def open_study(spec: StudySpec, *, storage_url: str | None = None, sampler: str 
     else:
         _wait_until_recorded(study)
     _check_or_record(study, spec, meter, space)  # records the energy source last: it marks the study ready
+    prepare_worker(ctx)  # GPU caps a stopped worker left on this host; the warm-up's reach (issue 13)
     return ctx
 
 

@@ -1,0 +1,118 @@
+"""GPU power caps that cannot go stale: each cap a trial sets is written to the study's storage *before* it is set,
+with the limit it replaces, and marked restored afterwards. A worker killed under a cap (SIGKILL, the OOM killer,
+a lost node) leaves that record behind, and the next `run` or `worker` on the host restores the limit, or, when it
+may not (no root, no zeusd), refuses to start with the command that restores it — instead of running every later
+trial, the baseline first, under a cap nobody asked for.
+
+The record is a study user attribute per GPU of a host (`power_cap:HOST:nvmlN`, N as `nvidia-smi -i` numbers
+it): {"state": "capped" | "restored" | "default", "original_w", "default_w", "cap_w", "pid", ...}. Opening a study
+on a GPU host also writes the GPU's default limit there, which is what power_limit_w = 0 means and what the
+knob's levels are fractions of.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from typing import Any
+
+import optuna
+import psutil
+
+from greenknobs._errors import GreenknobsError
+from greenknobs.objectives.energy import _gpu
+from greenknobs.search.study._lost import process_alive, this_host
+
+PREFIX = "power_cap:"
+
+
+def record_key(nvml_index: int, host: str | None = None) -> str:
+    return f"{PREFIX}{host or this_host()}:nvml{nvml_index}"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class StudyPowerJournal:
+    """The pipeline's power journal (objectives/energy/_gpu.PowerJournal), writing to one study's storage."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self.study = study
+
+    def capping(self, gpu: int, nvml_index: int, original_w: float, default_w: float, cap_w: float) -> None:
+        me = psutil.Process()
+        self.study.set_user_attr(record_key(nvml_index), {
+            "state": "capped", "host": this_host(), "gpu": gpu, "nvml_index": nvml_index, "gpu_name": _gpu.gpu_name(gpu),
+            "original_w": original_w, "default_w": default_w, "cap_w": cap_w,
+            "pid": me.pid, "pid_started": me.create_time(), "since": _now(),
+        })
+
+    def restored(self, gpu: int, nvml_index: int, limit_w: float) -> None:
+        key = record_key(nvml_index)
+        record = dict(self.study.user_attrs.get(key, {}))
+        record.update(state="restored", limit_w=limit_w, restored_at=_now())
+        self.study.set_user_attr(key, record)
+
+
+def caps_on_record(study: optuna.Study) -> dict[str, dict[str, Any]]:
+    """Every host GPU's record in the study, capped or not."""
+    return {k: v for k, v in study.user_attrs.items() if k.startswith(PREFIX)}
+
+
+def guard(ctx: Any) -> None:
+    """For `open_study`: restore (or refuse over) caps this host left behind, record the GPUs' default limits, and
+    give the pipeline the journal its trials write their caps to. Nothing to do on a host without NVML power
+    limits."""
+    if not ctx.pipeline.hardware.has("power-limit"):
+        return
+    restore_left_caps(ctx.study)
+    ctx.pipeline.power_journal = StudyPowerJournal(ctx.study)
+
+
+def restore_left_caps(study: optuna.Study, stream: Any = None) -> None:
+    stream = stream or sys.stderr
+    for gpu in range(_gpu.gpu_count()):
+        physical = _gpu.nvml_index(gpu)
+        key = record_key(physical)
+        record = study.user_attrs.get(key) or {}
+        name = _gpu.gpu_name(gpu)
+        if record.get("state") == "capped":
+            _restore_left_cap(study, key, record, gpu, name, stream)
+        limit_w, default_w = _gpu.current_power_limit_w(gpu), _gpu.default_power_limit_w(gpu)
+        if abs(limit_w - default_w) > _gpu.POWER_LIMIT_TOLERANCE_W:
+            raise GreenknobsError(
+                f"GPU {gpu} ({name}) is capped at {limit_w:g} W, not its default {default_w:g} W, and no trial of "
+                f"this study set that cap: every trial would run capped under another label; restore it with "
+                f"`{_gpu.restore_command(gpu, default_w)}` and start again"
+            )
+        if record.get("state") != "capped":  # the default limit on record, as read on this host
+            study.set_user_attr(key, {**record, "state": record.get("state", "default"), "host": this_host(),
+                                      "nvml_index": physical, "gpu_name": name, "default_w": default_w})
+
+
+def _restore_left_cap(study: optuna.Study, key: str, record: dict[str, Any], gpu: int, name: str,
+                      stream: Any) -> None:
+    pid = record.get("pid")
+    if pid != os.getpid() and process_alive(pid, record.get("pid_started")):
+        raise GreenknobsError(
+            f"GPU {gpu} ({name}) is capped at {record.get('cap_w', 0):g} W by worker pid {pid} on this host, which "
+            "is still running: run one worker per GPU; stop that worker or give this one another GPU with "
+            "CUDA_VISIBLE_DEVICES"
+        )
+    original_w = float(record["original_w"])
+    limit_w = _gpu.current_power_limit_w(gpu)
+    if abs(limit_w - original_w) > _gpu.POWER_LIMIT_TOLERANCE_W:
+        try:
+            _gpu.set_power_limit_w(original_w, gpu, action="restoring the power limit a stopped worker left")
+        except GreenknobsError:
+            raise GreenknobsError(
+                f"GPU {gpu} ({name}) still has the {limit_w:g} W cap that worker pid {pid} set before it stopped "
+                f"mid-trial, and it cannot be restored from here; restore the {original_w:g} W it had with "
+                f"`{_gpu.restore_command(gpu, original_w)}` and start again"
+            ) from None
+        print(f"greenknobs: GPU {gpu} ({name}) restored to {original_w:g} W: worker pid {pid} stopped mid-trial "
+              f"and left its {limit_w:g} W cap on", file=stream, flush=True)
+    study.set_user_attr(key, {**record, "state": "restored", "limit_w": _gpu.current_power_limit_w(gpu),
+                              "restored_at": _now(), "restored_by": os.getpid()})
