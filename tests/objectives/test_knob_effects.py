@@ -8,9 +8,12 @@ configuration, so a baseline is paid for once."""
 from __future__ import annotations
 
 import functools
+import inspect
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from unittest import mock
@@ -22,27 +25,31 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 from greenknobs.objectives import _build, _infer, _models, _tokens, _train
 from greenknobs.spaces import KNOBS_BY_NAME, Hardware, Space, TaskInfo
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _spies import counting_sdpa  # noqa: E402
+
 # torch deprecates the quantized tensor type that dynamic int8 still builds on; the CLI silences it too.
 pytestmark = pytest.mark.filterwarnings("ignore:.*quantize_per_tensor")
 
-NO_GPU = "needs a CUDA GPU; torch sees none on this machine"
-CPU = Hardware(device="cpu", cpu_cores=2, missing={
-    "cuda": NO_GPU, "fp16": NO_GPU, "pin-memory": NO_GPU, "bnb-cuda": NO_GPU,
-    "power-limit": "needs an NVIDIA GPU visible through NVML; none here",
-})
+# Every capability: values declared for GPUs run here where the CPU can run them (fp16 autocast and weights,
+# bitsandbytes' int8 / NF4 / QLoRA), or through a spy where it cannot (pin_memory).
+CPU = Hardware(device="cpu", cpu_cores=2, gpu_name="NVIDIA H100 80GB HBM3", power_limit_range_w=(100.0, 700.0),
+               power_limit_default_w=700.0)
 # tiny-bert first (the baseline); MiniLM as a second candidate, so that `model` can change too.
 TASK = TaskInfo(models=("tiny-bert", "minilm-l6"), min_layers=4, max_positions=512, layers={"tiny-bert": 4, "minilm-l6": 6})
 SMALL = {"max_length": 32, "train_fraction": 0.2, "epochs": 1, "batch_size": 16}  # every row starts from here
 N_TRAIN = 48  # examples in the fixed training set of the training, inference and compile phases
-# Checked in tests/spaces (refused here, listed as not applicable) and tests/objectives/energy (power limit).
-CANNOT_RUN_HERE = {"pin_memory", "power_limit_w"}
+# Checked through the fake NVML in tests/objectives/energy and tests/objectives/test_one_knob_one_change.py.
+CANNOT_RUN_HERE = {"power_limit_w"}
 
 
 # -- what each phase run shows -------------------------------------------------------------------------------
 
 
 def run_data(config, pipeline, data):
-    train, evaluation, tokenizer = pipeline._tokenize(config)
+    # The pipeline's own data phase (it takes the seed that picks the subsample where the pipeline passes one).
+    seeded = "seed" in inspect.signature(pipeline._tokenize).parameters
+    train, evaluation, tokenizer = pipeline._tokenize(config, *([pipeline.seed] if seeded else []))
     return SimpleNamespace(train=train, eval=evaluation, tokenizer=tokenizer)
 
 
@@ -51,16 +58,43 @@ def run_model(config, pipeline, data):
     return _build.build_model(config, config["model"], pipeline.splits.num_labels, "cpu", pipeline.task.lora_targets)
 
 
+def run_attention(config, pipeline, data):
+    """The model phase, then one forward pass on the built model, counting the sdpa kernel's calls."""
+    encoded, pad = data
+    built = run_model(config, pipeline, data)
+    batch = _tokens.Collate(pad)([encoded[i] for i in range(8)])
+    with counting_sdpa() as calls, torch.inference_mode():
+        built.model.eval()(**batch)
+    return SimpleNamespace(built=built, sdpa_calls=len(calls))
+
+
 _ITERATORS: list[tuple[int, str]] = []
 
 
 class SpyLoader(torch.utils.data.DataLoader):
-    """Records how each epoch's batches were produced, without keeping the loader (and its workers) alive."""
+    """Records how each epoch's batches were produced, without keeping the loader (and its workers) alive; and
+    whether it was asked to pin (pinning itself needs CUDA: here the batches it yields record their copies)."""
+
+    def __init__(self, *args, pin_memory: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.asked_to_pin = pin_memory
 
     def __iter__(self):
         iterator = super().__iter__()
         _ITERATORS.append((self.num_workers, type(iterator).__name__))
-        return iterator
+        for batch in iterator:
+            yield {k: v.as_subclass(CopySpy) for k, v in batch.items()}
+
+
+_COPIES: list[bool] = []
+
+
+class CopySpy(torch.Tensor):
+    """A batch tensor that records whether its host-to-device copy was asked to be non-blocking."""
+
+    def to(self, *args, **kwargs):
+        _COPIES.append(bool(kwargs.get("non_blocking", False)))
+        return torch.Tensor.to(self.as_subclass(torch.Tensor), *args, **kwargs)
 
 
 def run_training(config, pipeline, data):
@@ -82,13 +116,21 @@ def run_training(config, pipeline, data):
 
     real_make_optimizer = _train.make_optimizer
     _ITERATORS.clear()
-    with mock.patch.object(_train, "make_optimizer", spy_optimizer), mock.patch.object(torch.utils.data, "DataLoader", SpyLoader):
+    _COPIES.clear()
+    loaders: list[SpyLoader] = []
+
+    def spy_loader(*args, **kwargs):
+        loaders.append(SpyLoader(*args, **kwargs))
+        return loaders[-1]
+
+    with mock.patch.object(_train, "make_optimizer", spy_optimizer), mock.patch.object(torch.utils.data, "DataLoader", spy_loader):
         torch.manual_seed(0)
         result = _train.train(model, encoded, config, "cpu", pad, seed=0)
     moved = math.sqrt(sum(float(((p.detach() - before[n]) ** 2).sum()) for n, p in model.named_parameters()))
     return SimpleNamespace(built=built, result=result, layer0_calls=len(layer0_calls), head_dtypes=head_dtypes,
                            optimizer=optimizers[0], iterators=list(_ITERATORS), moved=moved,
-                           param_dtypes={p.dtype for p in model.parameters()})
+                           param_dtypes={p.dtype for p in model.parameters()}, asked_to_pin=loaders[0].asked_to_pin,
+                           copies=list(_COPIES))
 
 
 def run_inference(config, pipeline, data):
@@ -149,8 +191,33 @@ def run_trial(config, pipeline, data):
     return SimpleNamespace(result=result, threads_during=threads_during, threads_after=threads_after)
 
 
-RUNNERS: dict[str, Callable] = {"data": run_data, "model": run_model, "training": run_training,
-                                "inference": run_inference, "compiled": run_compiled, "trial": run_trial}
+def run_compiled_tiny_bert(config, pipeline, data):
+    """The real tiny model through torch.compile, trained and served (served compiled when trained compiled, so one
+    row covers both knobs' paths): dynamo captures the HF model and AOTAutograd traces its forward and backward
+    graphs ("aot_eager"; inductor's C++ code generation, a minute here, is left to the GPU run in benchmarks/gpu/).
+    One batch of eight: what is checked is that the real model compiles and computes what it did uncompiled."""
+    from torch._dynamo.utils import counters
+
+    encoded, pad = data
+    encoded = _tokens.Encoded({k: v[:8] for k, v in encoded.features.items()}, encoded.labels[:8])
+    compile_aot = functools.partial(torch.compile, backend="aot_eager")
+    torch._dynamo.reset()
+    counters.clear()
+    built = run_model(config, pipeline, data)
+    with mock.patch.object(torch, "compile", compile_aot):
+        torch.manual_seed(0)
+        trained = _train.train(built.model, encoded, config, "cpu", pad, seed=0)
+        train_graphs = counters["stats"]["unique_graphs"]
+        served, _ = _infer.prepare(built.model, {**config, "infer_compile": config["compile"]}, "cpu")
+        preds = _infer.predict(served, encoded, config["infer_batch_size"], "cpu", pad)
+    return SimpleNamespace(trained=trained, train_graphs=train_graphs, preds=preds, served=served,
+                           infer_graphs=counters["stats"]["unique_graphs"] - train_graphs,
+                           breaks=sum(counters["graph_break"].values()))
+
+
+RUNNERS: dict[str, Callable] = {"data": run_data, "model": run_model, "attention": run_attention,
+                                "training": run_training, "inference": run_inference, "compiled": run_compiled,
+                                "compiled-tiny-bert": run_compiled_tiny_bert, "trial": run_trial}
 
 
 # -- the checks: (baseline run, run with the knob changed) ---------------------------------------------------
@@ -226,7 +293,8 @@ def _base_config():
 
 
 def check_attention(base, new):
-    assert (base.model.config._attn_implementation, new.model.config._attn_implementation) == ("eager", "sdpa")
+    assert (base.built.model.config._attn_implementation, new.built.model.config._attn_implementation) == ("eager", "sdpa")
+    assert (base.sdpa_calls, new.sdpa_calls) == (0, 4)  # the kernel ran, once per block
 
 
 def check_lora(base, new):
@@ -239,6 +307,16 @@ def check_lora(base, new):
     assert outside == {"base_model.model.bert.pooler.dense"}  # "all-linear" takes the pooler too, not the classifier
     trainable = {n for n, p in new.model.named_parameters() if p.requires_grad}
     assert all("lora_" in n or ".classifier." in n for n in trainable)
+
+
+def check_qlora(base, new):
+    four_bit = [n for n, m in new.model.named_modules()
+                if type(m).__module__.startswith("bitsandbytes") and type(m).__name__ == "Linear4bit"]
+    assert len(four_bit) == 4 * 6 + 1 and all(getattr(m.weight, "quant_type", "") == "nf4"
+                                              for n, m in new.model.named_modules() if n in four_bit)
+    assert new.lora_modules == 4 * 6 and 0 < new.trainable_params < base.trainable_params / 20
+    head = new.model.base_model.model.classifier  # trained in full precision (modules_to_save)
+    assert all(p.dtype == torch.float32 and p.requires_grad for p in head.modules_to_save["default"].parameters())
 
 
 def check_head(base, new):
@@ -291,6 +369,17 @@ def check_train_precision(base, new):
     assert new.moved > 0
 
 
+def check_train_precision_fp16(base, new):
+    assert (base.head_dtypes, new.head_dtypes) == ({torch.float32}, {torch.float16})
+    assert new.param_dtypes == {torch.float32} and new.moved > 0
+
+
+def check_pin_memory(base, new):
+    assert (base.asked_to_pin, new.asked_to_pin) == (False, True)
+    assert set(base.copies) == {False} and set(new.copies) == {True}  # pinned batches copy without blocking
+    assert new.result["epoch_losses"] == pytest.approx(base.result["epoch_losses"], rel=1e-6)
+
+
 def check_batch_size(base, new):
     assert (base.result["optimizer_steps"], new.result["optimizer_steps"]) == (math.ceil(N_TRAIN / 16), N_TRAIN // 8)
     assert (base.layer0_calls, new.layer0_calls) == (N_TRAIN // 16, N_TRAIN // 8)
@@ -330,6 +419,15 @@ def check_infer_compile(base, new):
     assert new.preds == base.preds
 
 
+def check_compile_tiny_bert(base, new):
+    assert base.train_graphs == base.infer_graphs == 0
+    assert new.train_graphs >= 1 and new.infer_graphs >= 1 and new.breaks <= 2
+    assert type(new.served).__name__ == "OptimizedModule"
+    assert new.trained["epoch_losses"] == pytest.approx(base.trained["epoch_losses"], rel=1e-4)
+    assert len(new.preds) == 8
+    assert new.preds == base.preds
+
+
 def check_cpu_threads(base, new):
     assert (base.threads_during, new.threads_during) == ({2}, {1})
     assert base.threads_after == new.threads_after == 2  # restored after the trial
@@ -339,6 +437,12 @@ def check_infer_precision(base, new):
     assert {p.dtype for p in base.served.parameters()} == {torch.float32}
     assert {p.dtype for p in new.served.parameters()} == {torch.bfloat16}
     assert len(new.preds) == N_TRAIN
+
+
+def check_infer_precision_fp16(base, new):
+    assert {p.dtype for p in base.served.parameters()} == {torch.float32}
+    assert {p.dtype for p in new.served.parameters()} == {torch.float16}
+    assert len(new.preds) == N_TRAIN and new.info["served"] == "fp16 weights; attention eager"
 
 
 def check_infer_batch_size(base, new):
@@ -353,6 +457,26 @@ def check_quantization(base, new):
     assert sum(isinstance(m, DynamicLinear) for m in new.served.modules()) == linears == new.info["quantized_linear_layers"]
     assert not any(type(m) is torch.nn.Linear for m in new.served.modules())
     assert len(new.preds) == N_TRAIN
+
+
+def _check_bnb(quantization, base, new):
+    kind = {"bnb-int8": "Linear8bitLt", "bnb-nf4": "Linear4bit"}[quantization]
+    layers = [m for m in new.served.modules() if type(m).__module__.startswith("bitsandbytes")]
+    assert {type(m).__name__ for m in layers} == {kind} and len(layers) == 4 * 6 + 1 == new.info["quantized_linear_layers"]
+    assert type(new.served.classifier) is torch.nn.Linear  # the head stays in full precision
+    assert not [m for m in base.served.modules() if type(m).__module__.startswith("bitsandbytes")]
+    assert len(new.preds) == N_TRAIN
+
+
+def check_bnb_int8(base, new):
+    _check_bnb("bnb-int8", base, new)
+    agree = sum(a == b for a, b in zip(base.preds, new.preds)) / N_TRAIN
+    assert agree >= 0.8, agree  # the same model at 8 bits (NF4's 4 bits move a barely trained tiny-bert further)
+
+
+def check_bnb_nf4(base, new):
+    _check_bnb("bnb-nf4", base, new)
+    assert {m.weight.quant_type for m in new.served.modules() if type(m).__name__ == "Linear4bit"} == {"nf4"}
 
 
 # -- the table -----------------------------------------------------------------------------------------------
@@ -380,10 +504,11 @@ CASES = [
     Case("model", "minilm-l6", "model", check_model),
     Case("drop_layers", 2, "model", check_drop_layers),
     Case("drop_from", "bottom", "model", check_drop_from, {"drop_layers": 2}),
-    Case("attention", "sdpa", "model", check_attention),
+    Case("attention", "sdpa", "attention", check_attention),
     # training: what is trained
     Case("adaptation", "lora", "model", check_lora),
     Case("adaptation", "head", "model", check_head),
+    Case("adaptation", "qlora", "model", check_qlora),
     Case("lora_rank", 16, "model", check_lora_rank, {"adaptation": "lora"}),
     Case("lora_alpha", 32, "model", check_lora_alpha, {"adaptation": "lora"}),
     Case("lora_dropout", 0.3, "model", check_lora_dropout, {"adaptation": "lora"}),
@@ -391,18 +516,24 @@ CASES = [
     Case("gradient_checkpointing", True, "training", check_gradient_checkpointing),
     Case("optimizer", "adamw-8bit", "training", check_optimizer),
     Case("train_precision", "bf16", "training", check_train_precision),
+    Case("train_precision", "fp16", "training", check_train_precision_fp16),
     Case("batch_size", 8, "training", check_batch_size),
     Case("grad_accum", 2, "training", check_grad_accum),
     Case("learning_rate", 1e-5, "training", check_learning_rate),
     Case("epochs", 2, "training", check_epochs),
     # system
     Case("compile", True, "compiled", check_compile),
+    Case("compile", True, "compiled-tiny-bert", check_compile_tiny_bert),
+    Case("pin_memory", True, "training", check_pin_memory),
     Case("loader_workers", 1, "training", check_loader_workers),
     Case("cpu_threads", 1, "trial", check_cpu_threads, {"tokenizer": "rust"}),
     # inference
     Case("infer_precision", "bf16", "inference", check_infer_precision),
+    Case("infer_precision", "fp16", "inference", check_infer_precision_fp16),
     Case("infer_batch_size", 8, "inference", check_infer_batch_size),
     Case("quantization", "dynamic-int8", "inference", check_quantization),
+    Case("quantization", "bnb-int8", "inference", check_bnb_int8),
+    Case("quantization", "bnb-nf4", "inference", check_bnb_nf4),
     Case("infer_compile", True, "compiled", check_infer_compile),
 ]
 
@@ -439,7 +570,7 @@ def observe(tiny_pipeline):
 
 @pytest.mark.parametrize("case", CASES, ids=str)
 def test_knob_changes_what_it_claims(case, observe):
-    if case.knob == "optimizer":
+    if case.knob == "optimizer" or "bnb" in str(case.value) or case.value == "qlora":
         pytest.importorskip("bitsandbytes")
     base = {**SMALL, **case.setup}
     case.check(observe(case.phase, base), observe(case.phase, {**base, case.knob: case.value}))
