@@ -95,7 +95,7 @@ def restore_left_caps(study: optuna.Study, stream: Any = None) -> None:
 def _restore_left_cap(study: optuna.Study, key: str, record: dict[str, Any], gpu: int, name: str,
                       stream: Any) -> None:
     pid = record.get("pid")
-    if pid != os.getpid() and process_alive(pid, record.get("pid_started")):
+    if pid is not None and pid != os.getpid() and process_alive(pid, record.get("pid_started")):
         raise GreenknobsError(
             f"GPU {gpu} ({name}) is capped at {record.get('cap_w', 0):g} W by worker pid {pid} on this host, which "
             "is still running: run one worker per GPU; stop that worker or give this one another GPU with "
