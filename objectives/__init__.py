@@ -5,10 +5,11 @@ from greenknobs.objectives._metrics import Scores, score
 from greenknobs.objectives._models import BUILTIN_MODELS
 from greenknobs.objectives._pipeline import Pipeline
 from greenknobs.objectives._result import PIPELINE_PHASES, TrialResult
+from greenknobs.objectives._simulated import Response, SimulatedPipeline
 from greenknobs.objectives._tasks import BUILTIN_TASKS, DEFAULT_TASK, Task, get_task, task_from
 from greenknobs.objectives._train import TrialFailed
 
 __all__ = [
-    "BUILTIN_MODELS", "BUILTIN_TASKS", "DEFAULT_TASK", "DatasetSpec", "PIPELINE_PHASES", "Pipeline", "Scores",
+    "BUILTIN_MODELS", "BUILTIN_TASKS", "DEFAULT_TASK", "DatasetSpec", "PIPELINE_PHASES", "Pipeline", "Response", "Scores", "SimulatedPipeline",
     "Task", "TextSplits", "TrialFailed", "TrialResult", "get_task", "load_splits", "score", "task_from",
 ]

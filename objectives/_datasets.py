@@ -9,6 +9,9 @@ Sources (``DatasetSpec.source``):
 - anything else that does not look like a path: a Hugging Face hub dataset id, loaded with its own splits
   (a missing validation/test split is carved from train as above).
 
+``classes`` keeps only the rows of the named classes (label values, or a ClassLabel's names), before any split is
+made: a study of a sub-task, e.g. two of the five fortune genres.
+
 ``splits`` maps greenknobs' split names to the source's; given, it replaces detection: ``train`` defaults to
 ``"train"`` and a split left out is carved from train. Every split ends up with exactly the columns ``text``
 (str, never empty) and ``label`` (int64 in ``0..num_labels-1``). All randomness is seeded by ``spec.seed``.
@@ -47,6 +50,7 @@ class DatasetSpec:
     config_name: str | None = None
     max_rows: dict[str, int] | None = None
     seed: int = 0
+    classes: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -62,6 +66,12 @@ class TextSplits:
         return len(self.label_names)
 
     @property
+    def class_counts(self) -> list[int]:
+        """Training rows per label id: the prior a label-blind predictor draws from."""
+        counts = Counter(self.train["label"])
+        return [counts.get(c, 0) for c in range(self.num_labels)]
+
+    @property
     def majority_label(self) -> int:
         counts = Counter(self.train["label"])
         return min(counts, key=lambda label: (-counts[label], label))
@@ -72,6 +82,8 @@ def load_splits(spec: DatasetSpec) -> TextSplits:
     _check_spec(spec)
     raw, where, identity = _load_source(spec)
     rows = {name: _rows(ds, spec, desc) for name, (ds, desc) in raw.items()}
+    if spec.classes is not None:
+        rows = _keep_classes(rows, spec.classes, where)
     label_names, encoded = _encode_labels(rows, spec.label_column, where)
     features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=label_names)})
     parts = {
@@ -92,6 +104,9 @@ def _check_spec(spec: DatasetSpec) -> None:
         raise GreenknobsError(
             f"dataset source is {spec.source!r}: set it to 'fortunes', a local file or folder, or a hub dataset id"
         )
+    if spec.classes is not None and (not isinstance(spec.classes, tuple) or not all(isinstance(c, str) and c
+                                                                                      for c in spec.classes)):
+        raise GreenknobsError(f"classes is {spec.classes!r}: give a list of class names, e.g. [\"limerick\", \"zippy\"]")
     for field, value in (("splits", spec.splits), ("max_rows", spec.max_rows)):
         unknown = sorted(set(value or {}) - set(SPLITS))
         if unknown:
@@ -272,6 +287,24 @@ def _rows(ds: datasets.Dataset, spec: DatasetSpec, where: str) -> tuple[list[str
             f"{where} has no rows with text in column '{spec.text_column}': set text_column to the column with the text"
         )
     return [texts[i] for i in keep], [labels[i] for i in keep], class_names
+
+
+def _keep_classes(rows: dict[str, tuple[list[str], list, list[str] | None]], classes: tuple[str, ...],
+                  where: str) -> dict[str, tuple[list[str], list, list[str] | None]]:
+    def name(value, names):
+        return names[value] if names and isinstance(value, int) and 0 <= value < len(names) else str(value)
+
+    present = sorted({name(v, names) for _, labels, names in rows.values() for v in labels})
+    unknown = [c for c in classes if c not in present]
+    if unknown or len(set(classes)) < 2:
+        raise GreenknobsError(f"classes {list(classes)} of {where}: " + (f"{', '.join(unknown)} not among its classes "
+                              f"({', '.join(present)})" if unknown else "name at least two different classes")
+                              + ": fix `classes` in [task]")
+    out = {}
+    for split, (texts, labels, names) in rows.items():
+        keep = [i for i, v in enumerate(labels) if name(v, names) in classes]
+        out[split] = ([texts[i] for i in keep], [labels[i] for i in keep], names)
+    return out
 
 
 def _encode_labels(

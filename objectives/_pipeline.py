@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import copy
+import dataclasses
 import functools
 import random
 import time
@@ -64,9 +66,21 @@ class Pipeline:
         if self.progress:
             self.progress(event, **info)
 
-    def run(self, config: Mapping[str, Any]) -> TrialResult:
-        """`config` must be complete (Space.complete); raises TrialFailed with the joules burned attached."""
+    def for_split(self, split: str) -> Pipeline:
+        """The same task scored on another split, sharing this pipeline's data, meter, token cache and warm-up:
+        confirmation scores the held-out test split with everything else as the search had it."""
+        if split == self.task.eval_split:
+            return self
+        sibling = copy.copy(self)  # the same loaded splits, meter, caches, warm-up and power journal
+        sibling.task = dataclasses.replace(self.task, eval_split=split)
+        return sibling
+
+    def run(self, config: Mapping[str, Any], seed: int | None = None) -> TrialResult:
+        """`config` must be complete (Space.complete); raises TrialFailed with the joules burned attached.
+        `seed` (default: the pipeline's) decides the training subsample, the data order and the head's
+        initialisation: repeats at different seeds measure the F1 spread, not only the meter's."""
         config = dict(config)
+        seed = self.seed if seed is None else seed
         paid_warmup = self.warmup_reading is None
         self.warm_up(config)
         warmup = self.warmup_reading if paid_warmup else None
@@ -79,12 +93,12 @@ class Pipeline:
         try:
             with self._system(config) as power_w:
                 extra["power_limit_w"] = power_w
-                self._seed()
+                self._seed(seed)
                 self._emit("phase", phase="data")
-                key = self._token_key(config)
+                key = self._token_key(config, seed)
                 with self.meter.window("data") as got:
                     cached = self.token_cache.get(key)
-                    data = cached[0] if cached else self._tokenize(config)
+                    data = cached[0] if cached else self._tokenize(config, seed)
                 readings["data"] = got[0]
                 if cached:
                     readings["data"], reused = cached[1], ["data"]
@@ -97,7 +111,7 @@ class Pipeline:
                 readings["model"] = got[0]
                 self._emit("phase", phase="training")
                 with self.meter.window("training") as got:
-                    trained = _train.train(built.model, train_set, config, device, tokenizer.pad_token_id, self.seed, self._emit)
+                    trained = _train.train(built.model, train_set, config, device, tokenizer.pad_token_id, seed, self._emit)
                 readings["training"] = got[0]
                 self._emit("phase", phase="inference")
                 with self.meter.window("inference") as got:
@@ -112,16 +126,18 @@ class Pipeline:
             # Whatever stopped the trial, the joules it burned are part of what the search cost.
             err.phase_energy_j = self._burned(first)  # type: ignore[attr-defined]
             raise
-        scores = score(eval_set.labels, preds, self.splits.num_labels, self.splits.majority_label)
+        scores = score(eval_set.labels, preds, self.splits.num_labels, self.splits.majority_label,
+                       prior=self.splits.class_counts)
         return TrialResult(
-            task=self.task.name, model=config["model"], config=config, seed=self.seed,
+            task=self.task.name, model=config["model"], config=config, seed=seed,
             energy_j=sum(r.energy_j for r in readings.values()),
             phase_energy_j={p: r.energy_j for p, r in readings.items()},
             phase_time_s={p: r.time_s for p, r in readings.items()},
             energy_source=self.meter.source, energy_description=self.meter.description,
             time_s=time.perf_counter() - started,
             f1=scores.f1, f1_kind=scores.f1_kind, weighted_f1=scores.weighted_f1, accuracy=scores.accuracy,
-            majority_f1=scores.majority_f1, degenerate=scores.degenerate, degenerate_reason=scores.degenerate_reason,
+            majority_f1=scores.majority_f1, chance_f1=scores.chance_f1, degenerate=scores.degenerate,
+            degenerate_reason=scores.degenerate_reason,
             predicted_counts=scores.predicted_counts, trainable_params=built.trainable_params,
             total_params=built.total_params, layers=built.layers, lora_modules=built.lora_modules,
             n_train=len(train_set), n_eval=len(eval_set), eval_split=self.task.eval_split,
@@ -161,9 +177,9 @@ class Pipeline:
     def _burned(self, first: int) -> dict[str, float]:
         return {r.phase: r.energy_j for r in self.meter.readings[first:]}
 
-    def _seed(self) -> None:
-        random.seed(self.seed)
-        torch.manual_seed(self.seed)
+    def _seed(self, seed: int) -> None:
+        random.seed(seed)
+        torch.manual_seed(seed)
 
     @contextlib.contextmanager
     def _system(self, config: Mapping[str, Any]) -> Iterator[float | None]:
@@ -187,14 +203,16 @@ class Pipeline:
         finally:
             torch.set_num_threads(threads)
 
-    def _token_key(self, config: Mapping[str, Any]) -> tuple:
+    def _token_key(self, config: Mapping[str, Any], seed: int) -> tuple:
+        # The seed matters only where it picks a training subsample.
         return (self.splits.fingerprint, config["model"], config["tokenizer"], config["max_length"],
-                config["padding"], config["train_fraction"], self.seed, self.task.eval_split)
+                config["padding"], config["train_fraction"], seed if config["train_fraction"] < 1.0 else None,
+                self.task.eval_split)
 
-    def _tokenize(self, config: Mapping[str, Any]) -> tuple[Encoded, Encoded, Any]:
+    def _tokenize(self, config: Mapping[str, Any], seed: int) -> tuple[Encoded, Encoded, Any]:
         tokenizer = _models.load_tokenizer(config["model"], config["tokenizer"])
         train = self.splits.train
-        keep = subsample(train["label"], config["train_fraction"], self.seed)
+        keep = subsample(train["label"], config["train_fraction"], seed)
         texts, labels = train["text"], train["label"]
         split = getattr(self.splits, self.task.eval_split)
         return (

@@ -38,6 +38,7 @@ class TrialResult:
     token_width: int  # widest tokenized training example (max_length under fixed padding)
     power_limit_w: float | None = None  # as read back from the GPU, not as asked
     quantized_linear_layers: int = 0
+    chance_f1: float = 0.0  # what a label-blind predictor scores by luck (objectives/_metrics.py): the degenerate line
     epoch_losses: list[float] = field(default_factory=list)
     reused_phases: list[str] = field(default_factory=list)  # charged at their recorded cost (see TokenCache)
     # The process's one-off start-up cost, paid before this trial's first phase when it was the process's first
@@ -69,7 +70,8 @@ class TrialResult:
                 lines.append(f"  {phase:<10} {self.phase_energy_j[phase]:>10,.1f} J  {self.phase_time_s[phase]:>7.1f} s{reused}")
         lines.append(f"  source: {self.energy_description}")
         lines.append(
-            f"{self.f1_kind} F1 {self.f1:.4f} (majority-class {self.majority_f1:.4f}) · weighted F1 {self.weighted_f1:.4f}"
+            f"{self.f1_kind} F1 {self.f1:.4f} (label-blind predictors reach {self.chance_f1:.4f}; majority class "
+            f"{self.majority_f1:.4f}) · weighted F1 {self.weighted_f1:.4f}"
             f" · accuracy {self.accuracy:.4f}"
         )
         lines.append(f"trainable parameters {self.trainable_params:,} of {self.total_params:,} · {self.layers} encoder layers")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from greenknobs._errors import GreenknobsError
 
-SOURCES = ("measured-gpu", "measured-cpu", "estimated")
+SOURCES = ("measured-gpu", "measured-cpu", "estimated", "simulated")  # simulated: objectives/_simulated.py
 
 
 @dataclass(frozen=True)

@@ -1,149 +1,219 @@
-"""`export`: the Pareto set as recommended configs — one runnable TOML per Pareto trial, plus index.md / index.csv.
+"""`export`: what a study recommends, as runnable configs, and what it only found, apart and labelled.
 
-The folder is built beside its destination and swapped in whole: a reader sees the old export or the new one,
-never a mix, and a folder that is not an earlier export is refused rather than overwritten."""
+    OUT/index.md, index.csv        the noise floor, then every Pareto candidate with its verdict
+    OUT/trial-N.toml               recommended: confirmed on the test split at paired seeds (records/_noise.py)
+    OUT/candidates/trial-M.toml    on the search's Pareto set but not recommended (the reason is in the file)
+    OUT/best.toml                  with --min-f1-retention / --max-energy-j: the cheapest confirmed configuration
+                                   that meets the user's own constraint
+
+The baseline configuration is never exported as a saving. The folder is built beside its destination and swapped in
+whole: a reader sees the old export or the new one, never a mix, and a folder that is not an earlier export is
+refused rather than overwritten."""
 
 from __future__ import annotations
 
 import csv
 import io
 import os
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from greenknobs._errors import GreenknobsError
 from greenknobs.search.analysis._outdir import marker_name, replacing_folder
+from greenknobs.search.records import _noise as noise
 from greenknobs.search.records import _records as rec
-from greenknobs.search.records._records import SPEC_ATTR, baseline_config, is_estimated, knob_differences
+from greenknobs.search.records._records import SPEC_ATTR, baseline_config, knob_differences
+from greenknobs.search.study._confirm import confirmed
 from greenknobs.spaces import ConfigFile, atomic_write_text, write_config_file
 
 MARKER = marker_name("export")  # present in every folder export wrote; the licence to replace it
-CONFIRM_OF = "confirm_of"
-CSV_FIELDS = ("trial", "role", "changed_knobs", "energy_j", "energy_j_std", "energy_reduction_pct", "f1", "f1_std",
-              "f1_retention_pct", "runs", "energy_source", "file")
+CANDIDATES = "candidates"
+BEST = "best.toml"
+CSV_FIELDS = ("trial", "status", "changed_knobs", "search_energy_j", "search_energy_reduction_pct", "search_f1",
+              "search_f1_retention_pct", "search_runs", "confirm_seeds", "saving_pct", "saving_low_pct",
+              "saving_high_pct", "retention_pct", "retention_low_pct", "retention_high_pct", "test_energy_j",
+              "test_f1", "energy_source", "reason", "file")
 
 
 @dataclass
 class Entry:
-    """One Pareto configuration: its original trial and any `confirm` repeats, summarised."""
+    """One Pareto candidate: its search trial (validation) and its paired confirmation (test), if any."""
 
     trial: FrozenTrial
-    runs: list[FrozenTrial]  # the original first, then its repeats
     changed: dict[str, Any]
+    paired: noise.Paired | None
 
     @property
     def number(self) -> int:
         return self.trial.number
 
-    def _stat(self, index: int) -> tuple[float, float | None]:
-        values = [float(t.values[index]) for t in self.runs]
-        return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+    @property
+    def recommended(self) -> bool:
+        return self.paired is not None and self.paired.recommended
 
     @property
-    def energy(self) -> tuple[float, float | None]:
-        return self._stat(0)
+    def status(self) -> str:
+        if self.paired is None:
+            return "not confirmed"
+        return "recommended" if self.paired.recommended else "not recommended"
 
     @property
-    def f1(self) -> tuple[float, float | None]:
-        return self._stat(1)
-
-    @property
-    def confirmed(self) -> bool:
-        return len(self.runs) > 1
+    def reason(self) -> str:
+        if self.paired is None:
+            return "not confirmed on the test split: run `greenknobs confirm`"
+        return self.paired.reason
 
     @property
     def file(self) -> str:
-        return f"trial-{self.number}.toml"
+        return f"trial-{self.number}.toml" if self.recommended else f"{CANDIDATES}/trial-{self.number}.toml"
+
+    @property
+    def runs(self) -> list[noise.RunMeasure]:
+        return rec.runs_of(self.trial)
 
 
-def repeats_of(study: optuna.Study) -> dict[int, list[FrozenTrial]]:
-    """Complete `confirm` trials by the trial number they repeat."""
-    out: dict[int, list[FrozenTrial]] = {}
-    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if rec.role_of(t) == "confirm" and t.values is not None and CONFIRM_OF in t.user_attrs:
-            out.setdefault(int(t.user_attrs[CONFIRM_OF]), []).append(t)
-    return {k: sorted(v, key=lambda t: t.number) for k, v in out.items()}
-
-
-def pareto_entries(study: optuna.Study) -> tuple[list[Entry], Entry | None]:
-    """The Pareto set (cheapest first) and the baseline, each with its confirm repeats folded in."""
-    repeats = repeats_of(study)
+def entries_of(study: optuna.Study) -> list[Entry]:
+    """The Pareto candidates, cheapest first, each with its stored confirmation (if it is still current)."""
+    stats = confirmed(study)
     base_cfg = baseline_config(study)
-
-    def entry(t: FrozenTrial) -> Entry:
-        return Entry(t, [t, *repeats.get(t.number, [])], knob_differences(t.user_attrs.get(rec.CONFIG, {}), base_cfg))
-
-    base = rec.baseline_trial(study)
-    return [entry(t) for t in rec.pareto_trials(study)], (entry(base) if base is not None else None)
+    return [Entry(t, knob_differences(t.user_attrs.get(rec.CONFIG, {}), base_cfg), stats.get(t.number))
+            for t in rec.pareto_trials(study)]
 
 
-def export_pareto(study: optuna.Study, out_dir: str | os.PathLike) -> list[Path]:
-    """Write the Pareto set of `study` to `out_dir`; returns the files written (inside `out_dir`)."""
+def pick(entries: list[Entry], min_f1_retention: float | None = None, max_energy_j: float | None = None,
+         study_floor: float | None = None) -> tuple[Entry, str]:
+    """The cheapest confirmed candidate meeting the user's own constraint, judged on its paired 95% intervals: the
+    lower end of its retention interval at or above `min_f1_retention` (the study's own floor when only an energy
+    cap is given), the upper end of its test joules' interval at or below `max_energy_j`, and a saving interval
+    above 0. Raises GreenknobsError naming the closest miss."""
+    if min_f1_retention is not None and not 0.0 < min_f1_retention <= 1.0:
+        raise GreenknobsError(f"--min-f1-retention {min_f1_retention:g} is not a share of the baseline F1: give a "
+                              "number in (0, 1], e.g. 0.99")
+    if max_energy_j is not None and not max_energy_j > 0:
+        raise GreenknobsError(f"--max-energy-j {max_energy_j:g} is not a positive number of joules: give e.g. 500")
+    if min_f1_retention is None:
+        min_f1_retention = study_floor
+    judged = [e for e in entries if e.paired is not None and e.paired.n >= 2 and not e.paired.degenerate_runs
+              and e.paired.saving.low is not None and e.paired.saving.low > 0]
+    if not judged:
+        raise GreenknobsError("no confirmed configuration with a real saving to pick from: run `greenknobs confirm` "
+                              "(or `greenknobs run` without --no-confirm) first")
+    ok = [e for e in judged
+          if (min_f1_retention is None or e.paired.retention.low >= min_f1_retention)
+          and (max_energy_j is None or e.paired.energy_j.high <= max_energy_j)]
+    if not ok:
+        if min_f1_retention is not None and not any(e.paired.retention.low >= min_f1_retention for e in judged):
+            best = max(e.paired.retention.low for e in judged)
+            raise GreenknobsError(f"no configuration keeps {100 * min_f1_retention:g}% of the baseline F1 (the lower "
+                                  f"end of its 95% interval); the best keeps {100 * best:.1f}%: lower "
+                                  "--min-f1-retention, or confirm at more seeds for a tighter interval")
+        cheapest = min(e.paired.energy_j.high for e in judged
+                       if min_f1_retention is None or e.paired.retention.low >= min_f1_retention)
+        raise GreenknobsError(f"no configuration stays under {max_energy_j:,.1f} J (the upper end of its 95% "
+                              f"interval) at that F1; the cheapest needs {cheapest:,.1f} J: raise --max-energy-j")
+    best = min(ok, key=lambda e: (e.paired.energy_j.mean, e.number))
+    why = []
+    if min_f1_retention is not None:
+        why.append(f"keeps at least {100 * best.paired.retention.low:.1f}% of the baseline F1 (needed "
+                   f"{100 * min_f1_retention:g}%)")
+    if max_energy_j is not None:
+        why.append(f"at most {best.paired.energy_j.high:,.1f} J (needed ≤ {max_energy_j:,.1f} J)")
+    return best, (f"trial {best.number}: the cheapest of {len(ok)} confirmed configuration(s) meeting your "
+                  f"constraint, {noise.saving_text(best.paired.saving.mean)}; it " + " and ".join(why)
+                  + f", 95% intervals over {best.paired.n} paired test seeds")
+
+
+def export_pareto(study: optuna.Study, out_dir: str | os.PathLike, *, min_f1_retention: float | None = None,
+                  max_energy_j: float | None = None) -> tuple[list[Path], str | None]:
+    """Write the recommendations of `study` to `out_dir`; returns the files written and, with a constraint, the line
+    saying which configuration `best.toml` is and why."""
     out = Path(out_dir)
-    entries, base = pareto_entries(study)
+    entries = entries_of(study)
     if not entries:
-        raise GreenknobsError(f"study '{study.study_name}' has no feasible trial yet, so no Pareto set to export: "
-                              "run more trials with `greenknobs run`, or relax min_f1_retention in the study file")
+        raise GreenknobsError(f"study '{study.study_name}' has no Pareto candidate to export (no trial saved a "
+                              "measurable amount of energy above the F1 floor): run more trials with "
+                              "`greenknobs run --n-trials N`, or relax min_f1_retention in the study file")
+    chosen: tuple[Entry, str] | None = None
+    if min_f1_retention is not None or max_energy_j is not None:
+        # Before anything is written: a miss writes nothing.
+        chosen = pick(entries, min_f1_retention, max_energy_j, rec.min_f1_retention(study))
     spec = study.user_attrs.get(SPEC_ATTR, {})
+    floor = rec.noise_floor(study)
     with replacing_folder(out, "export", study.study_name) as tmp:
         for e in entries:
-            _write_config(tmp / e.file, study, e, base, spec)
-        estimated = is_estimated(study)
-        atomic_write_text(tmp / "index.md", index_markdown(study, entries, base, estimated))
-        atomic_write_text(tmp / "index.csv", index_csv(entries, base))
-    return sorted(out / p.name for p in out.iterdir() if p.name != MARKER)
+            _write_config(tmp / e.file, study, e, spec, floor)
+        if chosen is not None:
+            _write_config(tmp / BEST, study, chosen[0], spec, floor, picked=chosen[1])
+        atomic_write_text(tmp / "index.md", index_markdown(study, entries, floor, rec.energy_word(study), chosen))
+        atomic_write_text(tmp / "index.csv", index_csv(entries))
+    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != MARKER)
+    return files, chosen[1] if chosen else None
 
 
-def _reduction(value: float, reference: float) -> float:
-    return 100.0 * (1.0 - value / reference) if reference > 0 else 0.0
+def _interval(iv: noise.Interval, scale: float = 100.0, digits: int = 2) -> dict[str, Any]:
+    out = {"mean": round(scale * iv.mean, digits)}
+    if iv.low is not None:
+        out.update(low=round(scale * iv.low, digits), high=round(scale * iv.high, digits), std=round(scale * iv.std, digits))
+    return out
 
 
-def _retention(value: float, reference: float) -> float:
-    return 100.0 * value / reference if reference > 0 else 0.0
-
-
-def _measured(study: optuna.Study, e: Entry, base: Entry | None) -> dict[str, Any]:
+def _measured(study: optuna.Study, e: Entry, floor: noise.NoiseFloor | None) -> dict[str, Any]:
     ua = e.trial.user_attrs
-    energy, energy_sd = e.energy
-    f1, f1_sd = e.f1
+    runs = e.runs
     m: dict[str, Any] = {
-        "study": study.study_name, "trial": e.number, "role": rec.role_of(e.trial),
-        "energy_j": round(energy, 3), "energy_source": ua.get("energy_source", "unknown"),
-        "f1": round(f1, 6), "f1_kind": ua.get("f1_kind", ""), "runs": len(e.runs),
+        "study": study.study_name, "trial": e.number, "status": e.status, "reason": e.reason,
+        "energy_source": ua.get("energy_source", "unknown"), "f1_kind": ua.get("f1_kind", ""),
         "changed_knobs": sorted(e.changed),
+        "search": {"split": "validation", "runs": len(runs), "seeds": [r.seed for r in runs],
+                   "energy_j": round(float(e.trial.values[0]), 3), "f1": round(float(e.trial.values[1]), 6),
+                   "energy_reduction_pct": ua.get("energy_reduction_pct"), "f1_retention_pct": ua.get("f1_retention_pct"),
+                   "verdict": (ua.get(rec.VERDICT) or {}).get("reason")},
     }
-    if e.confirmed:
-        m.update(energy_j_std=round(energy_sd, 3), f1_std=round(f1_sd, 6), confirm_trials=[t.number for t in e.runs[1:]])
-    if base is not None:
-        m.update(energy_reduction_pct=round(_reduction(energy, base.energy[0]), 2),
-                 f1_retention_pct=round(_retention(f1, base.f1[0]), 2),
-                 baseline_energy_j=round(base.energy[0], 3), baseline_f1=round(base.f1[0], 6))
+    if floor is not None:
+        m["noise_floor"] = {k: v for k, v in floor.summary().items() if v is not None}
+    p = e.paired
+    if p is not None and p.n:
+        m["confirmation"] = {
+            "split": "test", "paired_seeds": list(p.seeds), "confidence": noise.CONFIDENCE,
+            "energy_saved_pct": _interval(p.saving), "f1_retention_pct": _interval(p.retention),
+            "energy_j": _interval(p.energy_j, 1.0, 3), "f1": _interval(p.f1, 1.0, 6),
+            "baseline_energy_j": _interval(p.baseline_energy_j, 1.0, 3), "baseline_f1": _interval(p.baseline_f1, 1.0, 6),
+        }
     for key in ("weighted_f1", "accuracy", "trainable_params", "time_s"):
         if key in ua:
             m[key] = ua[key]
     return m
 
 
-def _write_config(path: Path, study: optuna.Study, e: Entry, base: Entry | None, spec: dict[str, Any]) -> None:
+def _write_config(path: Path, study: optuna.Study, e: Entry, spec: dict[str, Any], floor: noise.NoiseFloor | None,
+                  picked: str | None = None) -> None:
     result = rec.result_of(e.trial)
     seed = result.seed if result is not None else spec.get("seed")
     config = e.trial.user_attrs.get(rec.CONFIG)
     if config is None:
         raise GreenknobsError(f"trial {e.number} of study '{study.study_name}' has no stored knob config: "
                               "it was written by an older greenknobs; rerun that configuration")
-    m = _measured(study, e, base)
-    label = "estimated from CPU and wall time" if m["energy_source"] == "estimated" else f"measured ({m['energy_source']})"
-    runs = f"mean of {len(e.runs)} runs (confirmed)" if e.confirmed else "measured once"
+    m = _measured(study, e, floor)
+    label = {"estimated": "estimated from CPU and wall time", "simulated": "simulated (a model of the task, not "
+             "measured)"}.get(m["energy_source"], f"measured ({m['energy_source']})")
+    if e.recommended:
+        verdict = (f"RECOMMENDED: on the test split at paired seeds {', '.join(map(str, e.paired.seeds))}, "
+                   f"{noise.interval_text(e.paired.saving, 'saving')}; it kept "
+                   f"{noise.interval_text(e.paired.retention, 'retention')}.")
+    else:
+        verdict = f"CANDIDATE, NOT RECOMMENDED: {e.reason}."
+    runs = e.runs
+    search = (f"Search (validation): {float(e.trial.values[0]):,.1f} J, F1 {float(e.trial.values[1]):.4f}, "
+              + (f"mean of {len(runs)} runs" if len(runs) > 1 else "measured once") + ".")
     header = (
-        f"Pareto configuration from study '{study.study_name}', trial {e.number}"
-        + (" (the baseline)" if rec.role_of(e.trial) == "baseline" else "") + ".\n"
-        f"Energy {m['energy_j']:,.1f} J, {label}; F1 {m['f1']:.4f}; {runs}.\n"
-        f"Changed from the baseline: {', '.join(f'{k} = {v}' for k, v in e.changed.items()) or 'nothing'}.\n"
+        (f"Picked by `greenknobs export`: {picked}.\n" if picked else "")
+        + f"Pareto configuration from study '{study.study_name}', trial {e.number}. Energy {label}.\n"
+        f"{verdict}\n{search}\n"
+        f"Changed from the baseline: {', '.join(f'{k} = {v}' for k, v in e.changed.items())}.\n"
         f"Run it: greenknobs trial --config {path.name}\n"
         "[measured] is what the study saw; it is informational and never read back as input."
     )
@@ -151,68 +221,94 @@ def _write_config(path: Path, study: optuna.Study, e: Entry, base: Entry | None,
     write_config_file(path, ConfigFile(knobs=dict(config), task=task, seed=seed, measured=m), header=header)
 
 
-def _pm(mean: float, sd: float | None, fmt: str) -> str:
-    return format(mean, fmt) + (f" ± {format(sd, fmt)}" if sd is not None else "")
+def _pm(iv: noise.Interval, fmt: str) -> str:
+    return format(iv.mean, fmt) + (f" ± {format(iv.std, fmt)}" if iv.std is not None else "")
 
 
-def index_markdown(study: optuna.Study, entries: list[Entry], base: Entry | None, estimated: bool) -> str:
-    confirmed = any(e.confirmed for e in entries)
-    lines = [f"# Pareto set of study `{study.study_name}`", ""]
-    lines.append(f"{len(entries)} configuration(s) that no other feasible trial beats on both energy and F1, "
-                 "cheapest first. Each `trial-N.toml` runs as is: `greenknobs trial --config trial-N.toml`.")
-    lines.append("")
-    if estimated:
-        lines.append("**Energy is estimated** from CPU time (busy cores) and wall time (idle cores), not measured by a power "
-                     "meter: compare these joules with each other, not with a wall socket.")
+def index_markdown(study: optuna.Study, entries: list[Entry], floor: noise.NoiseFloor | None, word: str,
+                   chosen: tuple[Entry, str] | None = None) -> str:
+    recommended = [e for e in entries if e.recommended]
+    others = [e for e in entries if not e.recommended]
+    lines = [f"# What study `{study.study_name}` recommends", ""]
+    if word == "estimated":
+        lines += ["**Energy is estimated** from CPU time (busy cores) and wall time (idle cores), not measured by a "
+                  "power meter: compare these joules with each other, not with a wall socket.", ""]
+    elif word == "simulated":
+        lines += ["**Energy is simulated**: computed by a model of the task calibrated on measured trials, not "
+                  "measured.", ""]
     else:
-        lines.append("Energy is measured (Zeus: GPU / RAPL counters).")
-    lines.append("")
-    if confirmed:
-        lines.append("**Confirmed** where runs > 1: the figures are mean ± standard deviation over the original trial "
-                     "and its `greenknobs confirm` repeats. Rows with runs = 1 were measured once.")
+        lines += ["Energy is measured (Zeus: GPU / RAPL counters).", ""]
+    if floor is not None:
+        lines += [f"**The {floor.text(word)}.**", ""]
+    lines += ["**How a recommendation is made.** The search selects on the validation split; every Pareto candidate "
+              "and the baseline then ran again on the held-out **test** split at the same fresh training seeds. "
+              "Per seed, energy saved = 1 − J / J_baseline and F1 kept = F1 / F1_baseline; the intervals are 95% "
+              "Student-t intervals over the paired seeds. *Recommended* = the F1-kept interval lies above the floor "
+              "and the energy-saved interval above 0. The baseline configuration is never listed.", ""]
+    if chosen is not None:
+        lines += [f"**Your pick** ([{BEST}]({BEST})): {chosen[1]}.", ""]
+    lines += [f"## Recommended ({len(recommended)})", ""]
+    if recommended:
+        unit = f"energy (J, test, {word})" if word else "energy (J, test)"
+        lines += [f"| trial | knobs changed from the baseline | energy saved (95% CI) | F1 kept (95% CI) | paired seeds "
+                  f"| {unit} | F1 (test) | file |", "|---:|---|---|---|---|---:|---:|---|"]
+        for e in recommended:
+            p = e.paired
+            lines.append(f"| {e.number} | {_knobs(e)} | {noise.interval_text(p.saving, 'saving')} | "
+                         f"{noise.interval_text(p.retention, 'retention')} | {', '.join(map(str, p.seeds))} | "
+                         f"{_pm(p.energy_j, ',.1f')} | {_pm(p.f1, '.4f')} | [{e.file}]({e.file}) |")
     else:
-        lines.append("Each figure was **measured once** (one trial per configuration): run `greenknobs confirm` to "
-                     "repeat them and see the spread.")
-    lines.append("")
-    unit = "energy (J, estimated)" if estimated else "energy (J)"
-    lines.append(f"| trial | knobs changed from the baseline | {unit} | energy saved | F1 | F1 kept | runs | energy source |")
-    lines.append("|---:|---|---:|---:|---:|---:|---:|---|")
-    for e in entries:
-        energy, energy_sd = e.energy
-        f1, f1_sd = e.f1
-        changed = ", ".join(f"`{k} = {v}`" for k, v in e.changed.items()) or "none (baseline configuration)"
-        saved = f"{_reduction(energy, base.energy[0]):+.1f}%" if base else "n/a"
-        kept = f"{_retention(f1, base.f1[0]):.1f}%" if base else "n/a"
-        name = f"[{e.number}]({e.file})" + (" (baseline)" if rec.role_of(e.trial) == "baseline" else "")
-        lines.append(f"| {name} | {changed} | {_pm(energy, energy_sd, ',.1f')} | {saved} | {_pm(f1, f1_sd, '.4f')} | "
-                     f"{kept} | {len(e.runs)} | {e.trial.user_attrs.get('energy_source', 'unknown')} |")
-    lines.append("")
-    if base is not None:
-        energy, energy_sd = base.energy
-        f1, f1_sd = base.f1
-        lines.append(f"Baseline (trial {base.number}): {_pm(energy, energy_sd, ',.1f')} J"
-                     f"{' (estimated)' if estimated else ''}, F1 {_pm(f1, f1_sd, '.4f')}, {len(base.runs)} run(s). "
-                     "Energy saved = 1 − joules / baseline joules; F1 kept = F1 / baseline F1.")
+        lines.append("No configuration is recommended: none cleared both intervals on the test split (see the "
+                     "candidates below and why).")
+    lines += ["", f"## Candidates, not recommended ({len(others)})", ""]
+    if others:
+        lines += ["| trial | knobs changed from the baseline | search (validation) | why not recommended | file |",
+                  "|---:|---|---|---|---|"]
+        for e in others:
+            ua = e.trial.user_attrs
+            runs = len(e.runs)
+            search = (f"{noise.saving_text(ua.get('energy_reduction_pct', 0) / 100)}, "
+                      f"{ua.get('f1_retention_pct', 0):.1f}% of the F1, "
+                      + (f"mean of {runs} runs" if runs > 1 else "measured once"))
+            lines.append(f"| {e.number} | {_knobs(e)} | {search} | {e.reason} | [{e.file}]({e.file}) |")
     else:
-        lines.append("The baseline trial has not finished, so savings are not shown.")
+        lines.append("None.")
+    base_stats = next((e.paired for e in entries if e.paired is not None and e.paired.n), None)
+    lines.append("")
+    if base_stats is not None:
+        lines.append(f"Baseline on the test split (trial {rec.baseline_trial(study).number}, seeds "
+                     f"{', '.join(map(str, base_stats.seeds))}): {_pm(base_stats.baseline_energy_j, ',.1f')} J"
+                     f"{f' ({word})' if word else ''}, F1 {_pm(base_stats.baseline_f1, '.4f')} (mean ± std).")
     lines.append("")
     return "\n".join(lines)
 
 
-def index_csv(entries: list[Entry], base: Entry | None) -> str:
+def _knobs(e: Entry) -> str:
+    return ", ".join(f"`{k} = {v}`" for k, v in e.changed.items())
+
+
+def index_csv(entries: list[Entry]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
     writer.writeheader()
     for e in entries:
-        energy, energy_sd = e.energy
-        f1, f1_sd = e.f1
-        writer.writerow({
-            "trial": e.number, "role": rec.role_of(e.trial),
+        ua = e.trial.user_attrs
+        p = e.paired
+        row = {
+            "trial": e.number, "status": e.status, "reason": e.reason, "file": e.file,
             "changed_knobs": "; ".join(f"{k}={v}" for k, v in e.changed.items()),
-            "energy_j": f"{energy:.3f}", "energy_j_std": "" if energy_sd is None else f"{energy_sd:.3f}",
-            "energy_reduction_pct": f"{_reduction(energy, base.energy[0]):.2f}" if base else "",
-            "f1": f"{f1:.6f}", "f1_std": "" if f1_sd is None else f"{f1_sd:.6f}",
-            "f1_retention_pct": f"{_retention(f1, base.f1[0]):.2f}" if base else "",
-            "runs": len(e.runs), "energy_source": e.trial.user_attrs.get("energy_source", "unknown"), "file": e.file,
-        })
+            "search_energy_j": f"{float(e.trial.values[0]):.3f}", "search_f1": f"{float(e.trial.values[1]):.6f}",
+            "search_energy_reduction_pct": ua.get("energy_reduction_pct", ""),
+            "search_f1_retention_pct": ua.get("f1_retention_pct", ""), "search_runs": len(e.runs),
+            "energy_source": ua.get("energy_source", "unknown"),
+        }
+        if p is not None and p.n:
+            row.update(confirm_seeds=" ".join(map(str, p.seeds)), test_energy_j=f"{p.energy_j.mean:.3f}",
+                       test_f1=f"{p.f1.mean:.6f}", saving_pct=f"{100 * p.saving.mean:.2f}",
+                       retention_pct=f"{100 * p.retention.mean:.2f}")
+            if p.saving.low is not None:
+                row.update(saving_low_pct=f"{100 * p.saving.low:.2f}", saving_high_pct=f"{100 * p.saving.high:.2f}",
+                           retention_low_pct=f"{100 * p.retention.low:.2f}",
+                           retention_high_pct=f"{100 * p.retention.high:.2f}")
+        writer.writerow(row)
     return buf.getvalue()

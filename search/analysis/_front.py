@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from greenknobs.objectives import PIPELINE_PHASES
 from greenknobs.search.records import _records as rec
@@ -83,7 +83,7 @@ def hypervolume_history(study: optuna.Study, reference: Sequence[float] | None =
     box = ref[0] * (1.0 + ref[1]) if ref[0] > 0 else 0.0  # F1 ∈ [0, 1], negated: from -1 up to -ref F1
     finished = sorted((t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.FAIL,
                                                                                   TrialState.PRUNED))
-                       if rec.role_of(t) != "confirm"), key=lambda t: t.number)
+                       if rec.role_of(t) in ("baseline", "search")), key=lambda t: t.number)
     points: list[tuple[float, float]] = []
     history = []
     for t in finished:

@@ -19,8 +19,8 @@ from optuna.trial import TrialState
 
 from greenknobs._errors import GreenknobsError
 from greenknobs.search.analysis._outdir import marker_name, replacing_folder
-from greenknobs.objectives import PIPELINE_PHASES
 from greenknobs.search.records import _effects as fx
+from greenknobs.search.records import _noise as noise
 from greenknobs.search.records import _records as rec
 from greenknobs.search.records._records import SPEC_ATTR, baseline_config, is_estimated, knob_differences, min_f1_retention
 
@@ -42,14 +42,17 @@ def analyse(study: optuna.Study) -> dict[str, Any]:
     effects = fx.effects_of(trials, base_cfg)
     ref = effects.reference
     done = [t for t in trials if t.state == TrialState.COMPLETE]
-    roles = {r: sum(1 for t in done if rec.role_of(t) == r) for r in ("baseline", "search", "confirm")}
+    roles = {r: sum(1 for t in done if rec.role_of(t) == r) for r in ("baseline", "search", "repeat")}
     stats = confirmed(study)
+    floor = rec.noise_floor(study)
     pareto = []
     for t in rec.pareto_trials(study):
         e, f = float(t.values[0]), float(t.values[1])
+        paired = stats.get(t.number)
         pareto.append({"trial": t.number, "changed": knob_differences(t.user_attrs.get(rec.CONFIG, {}), base_cfg),
                        "energy_j": e, "saving": ref.saving(e), "f1": f, "f1_retention": f / ref.f1 if ref.f1 else None,
-                       "confirmed": stats.get(t.number)})
+                       "runs": int(t.user_attrs.get("runs", 1)),
+                       "confirmed": paired.to_dict() if paired is not None else None})
     searched = study.user_attrs.get(SPEC_ATTR, {}).get("search", [])
     alone = {k for k, _ in effects.singles}
     return {
@@ -60,12 +63,14 @@ def analyse(study: optuna.Study) -> dict[str, Any]:
         "f1_kind": base_trial.user_attrs.get("f1_kind", "F1"),
         "min_f1_retention": min_f1_retention(study),
         "trials": {"complete": len(done), **roles,
-                   "failed": sum(1 for t in trials if t.state == TrialState.FAIL)},
+                   "failed": sum(1 for t in trials if t.state == TrialState.FAIL),
+                   "runs": sum(rec.budget_runs(t) for t in done)},
+        "noise_floor": floor.summary() if floor is not None else None,
+        "noise_floor_text": floor.text(rec.energy_word(study)) if floor is not None else None,
         "reference": {"runs": list(ref.runs), "energy_j": ref.energy_j, "energy_std": ref.energy_std,
                       "noise": ref.noise, "noise_assumed": ref.noise is None, "tolerance_unit": ref.tolerance_unit,
                       "f1": ref.f1, "f1_std": ref.f1_std,
-                      "by_phase": {str(t.number): {p: float(t.user_attrs.get(f"energy_j.{p}", 0.0)) for p in PIPELINE_PHASES}
-                                   for t in done if t.number in ref.runs}},
+                      "by_seed": [m.to_dict() for m in (floor.runs if floor is not None else ())]},
         "pareto": pareto,
         "singles": [_single_row(lv, g, ref) for lv, g in sorted(effects.singles.items(), key=_level_order)],
         "not_measured_alone": [k for k in searched if k not in alone],
@@ -102,11 +107,11 @@ def _cascade_row(c: fx.Cascade) -> dict[str, Any]:
 def importances(study: optuna.Study) -> dict[str, Any]:
     """Per-objective knob importance with PED-ANOVA, over the study's complete non-repeat trials."""
     trials = [t for t in study.get_trials(deepcopy=True, states=(TrialState.COMPLETE,))
-              if rec.role_of(t) != "confirm" and t.values is not None]
+              if rec.role_of(t) != "repeat" and t.values is not None]
     q = 0.25 if len(trials) < 40 else 0.1
     method = (f"PED-ANOVA (Optuna's default evaluator, in its conditional form: a knob that exists only under another, "
               f"such as lora_rank under LoRA, is judged within the trials where it exists), over {len(trials)} "
-              f"complete trials (confirm repeats left out); 'important' means the knob's values differ between the "
+              f"complete trials (repeats left out); 'important' means the knob's values differ between the "
               f"best {100 * q:.0f}% of trials and the rest, for that objective alone")
     out: dict[str, Any] = {"method": method, "energy": {}, "f1": {}, "note": None, "trials": len(trials)}
     if len(trials) < 3 or not any(t.params for t in trials):
@@ -129,9 +134,10 @@ def importances(study: optuna.Study) -> dict[str, Any]:
 
 # -- markdown -------------------------------------------------------------------------------------------------
 def _pct(x: float | None, signed: bool = True) -> str:
+    """A saving in words ("52.6% less energy"), or a plain share ("96.2%") with signed=False."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "—"
-    return f"{100 * x:+.1f}%" if signed else f"{100 * x:.1f}%"
+    return noise.saving_text(x) if signed else f"{100 * x:.1f}%"
 
 
 def _knobs(changed: dict[str, Any]) -> str:
@@ -150,28 +156,32 @@ def report_markdown(a: dict[str, Any]) -> str:
     lines = [f"# greenknobs report — study `{a['study']}`", ""]
     source = ("**Energy is estimated**, not measured: " + a["energy_description"].removeprefix("estimated: ")
               + ". Every joule and saving below is an estimate.") if est else f"Energy measured ({', '.join(a['energy_source'])})."
-    lines += [f"{tr['complete']} complete trials ({tr['baseline']} baseline, {tr['search']} search, {tr['confirm']} "
-              f"confirm repeats; {tr['failed']} failed). {source}", ""]
+    lines += [f"{tr['complete']} complete trials, {tr['runs']} training runs ({tr['baseline']} baseline, "
+              f"{tr['search']} search, {tr['repeat']} repeats; {tr['failed']} failed). {source}", ""]
+    if a["noise_floor_text"]:
+        lines += [f"**The {a['noise_floor_text']}.**", ""]
     lines += ["## Headline", ""]
     lines += _headline(a, j)
-    lines += ["", "## Pareto set (feasible, not dominated)", ""]
+    lines += ["", "## Pareto candidates (feasible beyond the noise, not dominated)", ""]
     if a["pareto"]:
-        lines += [f"Saved and F1 kept are against the mean of the baseline runs ({ref['energy_j']:,.1f} {j}, "
-                  f"F1 {ref['f1']:.4f}; trials {_runs(ref['runs'])}).", ""]
-        lines += [f"| trial | knobs changed | energy, {j} | saved | {a['f1_kind']} F1 | F1 kept | repeats (mean ± std) |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [f"Search figures (validation split) are against the mean of the baseline's runs ({ref['energy_j']:,.1f}"
+                  f" {j}, F1 {ref['f1']:.4f}). Confirmation figures are paired on the held-out test split: mean and "
+                  "95% interval over the paired seeds.", ""]
+        lines += [f"| trial | knobs changed | energy, {j} (validation) | saved | {a['f1_kind']} F1 | F1 kept | runs | "
+                  "confirmation (test split, paired) |", "|---|---|---|---|---|---|---|---|"]
         for p in a["pareto"]:
             lines.append(f"| {p['trial']} | {_knobs(p['changed'])} | {p['energy_j']:,.1f} | {_pct(p['saving'])} | "
-                         f"{p['f1']:.4f} | {_pct(p['f1_retention'], False)} | {_confirmed_cell(p['confirmed'])} |")
+                         f"{p['f1']:.4f} | {_pct(p['f1_retention'], False)} | {p['runs']} | "
+                         f"{_confirmed_cell(p['confirmed'])} |")
         lines += ["", "![Pareto front](pareto.png)", "", "![Energy by phase](phase_energy.png)"]
     else:
-        lines.append("No feasible trial yet: nothing keeps the F1 floor.")
+        lines.append("No candidate yet: no trial saved a measurable amount of energy above the F1 floor.")
     lines += ["", "## Single-knob effects", ""]
     tol1 = fx.tolerance(_ref(a), 1)
-    noise = (f"{_pct(ref['noise'], False)} (std of {len(ref['runs'])} baseline runs, trials {_runs(ref['runs'])})"
+    sigma = (f"{_pct(ref['noise'], False)} (std of the baseline's {len(ref['runs'])} runs)"
              if not ref["noise_assumed"] else f"unknown — one baseline run; {_pct(fx.DEFAULT_NOISE, False)} assumed")
     lines += [f"Trials that differ from the baseline in exactly one knob, at that value. Savings are against the mean "
-              f"of the baseline runs ({ref['energy_j']:,.1f} {j}, F1 {ref['f1']:.4f}). Noise floor σ = {noise}; "
+              f"of the baseline runs ({ref['energy_j']:,.1f} {j}, F1 {ref['f1']:.4f}). Noise floor σ = {sigma}; "
               f"a saving within ±2σ√2 = ±{100 * tol1:.1f} points is \"within noise\".", ""]
     lines += _baseline_runs(a, j)
     if a["singles"]:
@@ -220,15 +230,13 @@ def _ref(a: dict[str, Any]) -> fx.Reference:
 
 
 def _baseline_runs(a: dict[str, Any], j: str) -> list[str]:
-    """The baseline's runs phase by phase: where they disagree is where the noise floor comes from."""
-    runs = a["reference"]["by_phase"]
+    """The baseline's runs seed by seed: where they disagree is where the noise floor comes from."""
+    runs = a["reference"]["by_seed"]
     if len(runs) < 2:
         return []
-    phases = list(next(iter(runs.values())))
-    out = [f"| baseline run | {' | '.join(phases)} | total, {j} |", "|---" * (len(phases) + 2) + "|"]
-    for number, by_phase in runs.items():
-        out.append(f"| trial {number} | " + " | ".join(f"{v:,.1f}" for v in by_phase.values())
-                   + f" | {sum(by_phase.values()):,.1f} |")
+    out = [f"| baseline run (seed) | energy, {j} | {a['f1_kind']} F1 |", "|---|---|---|"]
+    for r in runs:
+        out.append(f"| {r['seed']} | {r['energy_j']:,.1f} | {r['f1']:.4f} |")
     return out + [""]
 
 
@@ -236,11 +244,24 @@ def _headline(a: dict[str, Any], j: str) -> list[str]:
     out = []
     if a["pareto"]:
         best = max(a["pareto"], key=lambda p: p["saving"])
-        out.append(f"- Cheapest feasible configuration: trial {best['trial']} ({_knobs(best['changed'])}) — "
-                   f"{_pct(best['saving'], False)} less energy than the baseline at {_pct(best['f1_retention'], False)} "
-                   f"of its F1 (floor {_pct(a['min_f1_retention'], False)}).")
+        runs = f"mean of {best['runs']} runs" if best["runs"] > 1 else "measured once"
+        out.append(f"- Cheapest candidate of the search: trial {best['trial']} ({_knobs(best['changed'])}) — "
+                   f"{_pct(best['saving'])} than the baseline at {_pct(best['f1_retention'], False)} of its F1 "
+                   f"(floor {_pct(a['min_f1_retention'], False)}; validation, {runs}).")
+        recommended = [p for p in a["pareto"] if p["confirmed"] and p["confirmed"]["recommended"]]
+        if recommended:
+            top = max(recommended, key=lambda p: p["confirmed"]["saving"]["mean"])
+            c = top["confirmed"]
+            out.append(f"- Recommended after paired confirmation on the test split: trial {top['trial']} — "
+                       f"{noise.interval_text(noise.Interval.from_dict(c['saving']), 'saving')}, keeping "
+                       f"{noise.interval_text(noise.Interval.from_dict(c['retention']), 'retention')} "
+                       f"({len(c['seeds'])} paired seeds).")
+        elif any(p["confirmed"] for p in a["pareto"]):
+            out.append("- After paired confirmation on the test split, no candidate is recommended (see why below).")
+        else:
+            out.append("- Not confirmed on the test split yet: nothing is recommended.")
     else:
-        out.append("- No feasible configuration yet.")
+        out.append("- No candidate yet.")
     ref = a["reference"]
     if ref["noise_assumed"]:
         out.append(f"- Noise floor unknown (one baseline run): verdicts assume σ = {_pct(fx.DEFAULT_NOISE, False)}.")
@@ -263,13 +284,12 @@ def _headline(a: dict[str, Any], j: str) -> list[str]:
 def _confirmed_cell(s: dict[str, Any] | None) -> str:
     if not s:
         return "not confirmed"
-    sd = lambda v, f: f" ± {v:{f}}" if v is not None else ""  # noqa: E731
-    text = f"{s['runs']} runs: {s['energy_j_mean']:,.1f}{sd(s['energy_j_std'], ',.1f')} J, F1 {s['f1_mean']:.4f}{sd(s['f1_std'], '.4f')}"
-    if s.get("feasible_runs", s["runs"]) < s["runs"]:
-        text += f"; **{s['runs'] - s['feasible_runs']} of {s['runs']} runs infeasible**"
-    for w in s.get("within_noise_of", []):
-        text += f"; {w['on']} edge over trial {w['trial']} within noise"
-    return text
+    if not s["seeds"]:
+        return s["reason"]
+    mark = "**recommended**" if s["recommended"] else "not recommended"
+    return (f"{mark}: {noise.interval_text(noise.Interval.from_dict(s['saving']), 'saving')}, kept "
+            f"{noise.interval_text(noise.Interval.from_dict(s['retention']), 'retention')}, {len(s['seeds'])} seeds — "
+            f"{s['reason']}")
 
 
 def _pairs(a: dict[str, Any]) -> list[str]:

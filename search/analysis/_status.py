@@ -1,4 +1,4 @@
-"""`greenknobs status`: trials by state, Pareto size, best reduction within the constraint, energy spent."""
+"""`greenknobs status`: trials by state, the noise floor, the Pareto candidates, confirmation, energy spent."""
 
 from __future__ import annotations
 
@@ -7,48 +7,77 @@ from typing import Any
 
 import optuna
 
+from greenknobs.search.records import _noise as noise
 from greenknobs.search.records import _records as rec
+from greenknobs.search.study._confirm import confirm_study, confirmed
 
 
 def study_status(study: optuna.Study) -> dict[str, Any]:
     trials = study.get_trials(deepcopy=False)
     states = Counter(t.state.name for t in trials)
-    feasible = [t for t in trials if rec.is_feasible(t) and rec.role_of(t) != "baseline"]
-    best = max(feasible, key=lambda t: t.user_attrs.get("energy_reduction_pct", float("-inf")), default=None)
-    spent = sum(rec.spent_j(t) for t in trials)
+    front = rec.pareto_trials(study)
+    best = max(front, key=lambda t: t.user_attrs.get("energy_reduction_pct", float("-inf")), default=None)
     base = rec.baseline_trial(study)
+    floor = rec.noise_floor(study)
+    stats = confirmed(study)
     sources = sorted({t.user_attrs["energy_source"] for t in trials if "energy_source" in t.user_attrs})
     return {
         "study": study.study_name,
         "trials": dict(states),
-        "pareto_size": len(rec.pareto_trials(study)),
-        "baseline_energy_j": base.user_attrs.get("energy_j") if base else None,
-        "baseline_f1": base.user_attrs.get("f1") if base else None,
+        "runs": sum(rec.budget_runs(t) for t in trials if t.state.is_finished()),
+        "pareto_size": len(front),
+        "noise_floor": floor.summary() if floor else None,
+        "baseline_energy_j": floor.energy_j[0] if floor else None,
+        "baseline_f1": floor.f1[0] if floor else None,
         "best_trial": best.number if best else None,
         "best_energy_reduction_pct": best.user_attrs.get("energy_reduction_pct") if best else None,
         "best_f1_retention_pct": best.user_attrs.get("f1_retention_pct") if best else None,
-        "energy_spent_j": spent,
+        "best_runs": int(best.user_attrs.get("runs", 1)) if best else None,
+        "confirmed": {str(k): v.to_dict() for k, v in stats.items()},
+        "recommended": sorted(k for k, v in stats.items() if v.recommended),
+        "energy_spent_j": sum(rec.spent_j(t) for t in trials),
+        "confirmation_energy_j": _confirmation_spent(study),
         "energy_sources": sources,
+        "baseline_degenerate": bool(base.user_attrs.get("degenerate")) if base else None,
     }
 
 
 def status_text(study: optuna.Study) -> str:
     s = study_status(study)
-    estimated = s["energy_sources"] == ["estimated"]
-    label = " (estimated)" if estimated else ""
+    word = rec.energy_word(s["energy_sources"])
+    label = f" ({word})" if word else ""
     states = ", ".join(f"{n} {k.lower()}" for k, n in sorted(s["trials"].items())) or "no trials"
-    lines = [f"study {s['study']}: {states}; Pareto set: {s['pareto_size']} trial(s)"]
-    if s["baseline_energy_j"] is not None:
-        lines.append(f"baseline: {s['baseline_energy_j']:,.1f} J{label}, F1 {s['baseline_f1']:.4f}")
-        base = rec.baseline_trial(study)
-        if base.user_attrs.get("degenerate"):
+    lines = [f"study {s['study']}: {states} ({s['runs']} training runs); Pareto candidates: {s['pareto_size']}"]
+    floor = rec.noise_floor(study)
+    if floor is not None:
+        lines.append(floor.text(word))
+        if s["baseline_degenerate"]:
             # The original study's trap: a reference that predicts one class makes every "F1 kept" meaningless.
-            lines.append(f"WARNING: the baseline is degenerate ({base.user_attrs.get('degenerate_reason', '')}): no trial "
-                         "can keep a share of its F1; give the baseline more data, epochs or another learning rate "
-                         "([baseline] in the study file) and start a new study")
+            base = rec.baseline_trial(study)
+            lines.append(f"WARNING: the baseline is degenerate ({base.user_attrs.get('degenerate_reason', '')}): no "
+                         "trial can keep a share of its F1; give the baseline more data, epochs or another learning "
+                         "rate ([baseline] in the study file) and start a new study")
     if s["best_trial"] is not None:
-        lines.append(f"best feasible: trial {s['best_trial']}, {s['best_energy_reduction_pct']:.1f}% less energy at "
-                     f"{s['best_f1_retention_pct']:.1f}% of the baseline F1")
-    sources = "" if estimated else f" ({', '.join(s['energy_sources']) or 'nothing measured yet'})"
-    lines.append(f"energy spent by the study: {s['energy_spent_j']:,.1f} J{label}{sources}")
+        runs = s["best_runs"]
+        how = f"mean of {runs} runs" if runs > 1 else "measured once"
+        lines.append(f"best candidate (validation, {how}): trial {s['best_trial']}, "
+                     f"{noise.saving_text(s['best_energy_reduction_pct'] / 100)} at {s['best_f1_retention_pct']:.1f}% "
+                     "of the baseline F1")
+    stats = confirmed(study)
+    if stats:
+        from greenknobs.search.study._confirm import confirm_text
+
+        lines.append(confirm_text(study, stats))
+    elif s["pareto_size"]:
+        lines.append("not confirmed yet: nothing is recommended until `greenknobs confirm` runs the candidates on the "
+                     "test split")
+    sources = "" if word else f" ({', '.join(s['energy_sources']) or 'nothing measured yet'})"
+    lines.append(f"energy spent by the search: {s['energy_spent_j']:,.1f} J{label}{sources}"
+                 + (f"; by confirmation, apart: {s['confirmation_energy_j']:,.1f} J{label}"
+                    if s["confirmation_energy_j"] else ""))
     return "\n".join(lines)
+
+
+def _confirmation_spent(study: optuna.Study) -> float:
+    twin = confirm_study(study, create=False)
+    return sum(rec.spent_j(t) for t in twin.get_trials(deepcopy=False)) if twin is not None else 0.0

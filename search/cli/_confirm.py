@@ -1,4 +1,5 @@
-"""`greenknobs confirm`: repeat each Pareto configuration K times and store mean ± std (see `_confirm`)."""
+"""`greenknobs confirm`: run the Pareto candidates and the baseline on the test split at paired seeds (see
+study/_confirm.py); `run` does this at its end unless told not to, so this command adds seeds or redoes it."""
 
 from __future__ import annotations
 
@@ -8,32 +9,32 @@ import sys
 def add_parser(sub) -> None:
     from greenknobs.search.cli._run import add_common
 
-    p = sub.add_parser("confirm", help="re-run each Pareto configuration K times (seeds s+1..s+K); store mean ± std")
+    p = sub.add_parser("confirm", help="re-run the Pareto candidates and the baseline on the test split at K paired "
+                                       "seeds; recommend those whose intervals clear the floor and 0")
     add_common(p)
-    p.add_argument("--repeats", type=int, default=3, metavar="K",
-                   help="repeats per Pareto configuration, counting those already run (default 3)")
+    p.add_argument("--repeats", type=int, metavar="K",
+                   help="paired seeds per configuration, counting those already run (default: the study's "
+                        "confirm_repeats, 3)")
     p.set_defaults(handler=run)
 
 
+def progress_line(t) -> None:
+    ua = t.user_attrs
+    what = (f"{ua.get('energy_j', 0):,.1f} J ({ua.get('energy_source')}), {ua.get('f1_kind', '')} F1 "
+            f"{ua.get('f1', 0):.4f} (test)" if t.state.name == "COMPLETE"
+            else f"{t.state.name}: {ua.get('fail_reason', '')}")
+    print(f"confirm: trial {ua.get('confirm_of')} at seed {ua.get('confirm_seed')} on the test split: {what}",
+          file=sys.stderr, flush=True)
+
+
 def run(args) -> int:
-    from greenknobs._errors import GreenknobsError
-    from greenknobs.search.cli._status import open_existing
     from greenknobs.search.cli._run import load
+    from greenknobs.search.cli._status import open_existing
     from greenknobs.search.study._confirm import confirm_pareto, confirm_text
     from greenknobs.search.study._study import open_study
 
-    if args.repeats < 1:
-        raise GreenknobsError(f"--repeats must be at least 1, not {args.repeats}")
     open_existing(args)  # a missing study is an error here, not a new empty study
     ctx = open_study(load(args))
-
-    def progress(t) -> None:
-        ua = t.user_attrs
-        what = (f"{ua.get('energy_j', 0):,.1f} J ({ua.get('energy_source')}), F1 {ua.get('f1', 0):.4f}"
-                if t.state.name == "COMPLETE" else f"{t.state.name}: {ua.get('fail_reason', '')}")
-        print(f"confirm: trial {t.number} repeats trial {ua.get('confirm_of')} with seed {ua.get('confirm_seed')}: {what}",
-              file=sys.stderr, flush=True)
-
-    stats = confirm_pareto(ctx, args.repeats, on_trial=progress)
-    print(confirm_text(ctx.study, stats, args.repeats))
+    stats = confirm_pareto(ctx, args.repeats, on_run=progress_line)
+    print(confirm_text(ctx.study, stats))
     return 0

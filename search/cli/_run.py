@@ -9,7 +9,9 @@ def add_common(p, study_optional: bool = True) -> None:
 
 
 def add_budget_options(p) -> None:
-    p.add_argument("--n-trials", type=int, metavar="N", help="trial budget, counted over every run and worker of the study")
+    p.add_argument("--n-trials", type=int, metavar="N",
+                   help="budget in training runs (the baseline's seeds and re-measurements count), over every run and "
+                        "worker of the study")
     p.add_argument("--timeout", type=float, metavar="S", help="stop starting trials after S seconds")
     p.add_argument("--sampler", "--strategy", dest="sampler", metavar="NAME", help="tpe, nsga2, gp, random or cascade")
     p.add_argument("--seed", type=int, metavar="N", help="sampler and pipeline seed")
@@ -21,6 +23,8 @@ def add_parser(sub) -> None:
     add_budget_options(p)
     p.add_argument("--workers", type=int, default=1, metavar="N",
                    help="worker processes on this host, sharing the study (one GPU each; without GPUs, a share of the cores)")
+    p.add_argument("--no-confirm", dest="confirm", action="store_false", default=None,
+                   help="skip the paired confirmation of the Pareto candidates on the test split at the end")
     p.set_defaults(handler=run)
 
 
@@ -65,9 +69,35 @@ def run(args) -> int:
     with sigterm_interrupts():
         ctx = open_study(spec, sampler=args.sampler, seed=args.seed, heartbeat_interval_s=heartbeat_for(url))
         outcome = run_study(ctx, n_trials=args.n_trials, timeout_s=args.timeout)
-    print(f"study '{spec.name}' in {_redact(url)}: {outcome['finished']}/{outcome['budget']} trials finished")
+        confirm_at_end(ctx, args)
+    print(f"study '{spec.name}' in {_redact(url)}: {outcome['finished']}/{outcome['budget']} runs finished")
     print(status_text(ctx.study))
     return 0
+
+
+def confirm_at_end(ctx, args) -> None:
+    """The paired confirmation on the test split, by default (`--no-confirm` or `confirm = false` skip it)."""
+    import sys
+
+    from greenknobs.search.cli._confirm import progress_line
+    from greenknobs.search.records._records import pareto_trials
+    from greenknobs.search.study._confirm import confirm_pareto, confirm_seeds, confirm_text, write_notes
+
+    write_notes(ctx.study)  # the candidates' role and the noise floor, in the dashboard's notes
+    if not (ctx.spec.confirm if args.confirm is None else args.confirm):
+        print("confirmation skipped: nothing is recommended until `greenknobs confirm` runs the candidates on the "
+              "test split", file=sys.stderr, flush=True)
+        return
+    candidates = pareto_trials(ctx.study)
+    if not candidates:
+        print("nothing to confirm: no trial saved a measurable amount of energy above the F1 floor",
+              file=sys.stderr, flush=True)
+        return
+    seeds = confirm_seeds(ctx)
+    print(f"confirming {len(candidates)} candidate(s) and the baseline on the test split at paired seeds "
+          f"{', '.join(map(str, seeds))} ({(len(candidates) + 1) * len(seeds)} runs at most)", file=sys.stderr,
+          flush=True)
+    print(confirm_text(ctx.study, confirm_pareto(ctx, on_run=progress_line)))
 
 
 def _run_workers(args, spec, url: str) -> int:
@@ -93,12 +123,15 @@ def _run_workers(args, spec, url: str) -> int:
     commands = [worker_command(str(args.study), url, spec.name, budget, timeout_s=args.timeout, sampler=args.sampler,
                                seed=args.seed, threads=threads, label=f"w{i + 1}") for i in range(args.workers)]
     codes, interrupted = run_workers(commands, envs)
+    if not interrupted and all(c == 0 for c in codes):
+        with sigterm_interrupts():
+            confirm_at_end(ctx, args)
     for i, code in enumerate(codes):
         if code in (0, 130) or interrupted and code in (-signal.SIGINT, -signal.SIGTERM):
             continue  # done, or stopped by the signal passed on to it
         why = f"killed by {_signal_name(-code)}" if code < 0 else f"exited with status {code}"
         print(f"greenknobs: worker w{i + 1} {why}", file=sys.stderr)
-    print(f"study '{spec.name}' in {_redact(url)}: {finished_count(ctx.study)}/{budget} trials finished")
+    print(f"study '{spec.name}' in {_redact(url)}: {finished_count(ctx.study)}/{budget} runs finished")
     print(status_text(ctx.study))
     if interrupted:
         return 130

@@ -36,6 +36,6 @@ def run(args) -> int:
     who = f"worker {args.label} ({socket.gethostname()})" if args.label else f"worker on {socket.gethostname()}"
     running = still_running(ctx.study)
     elsewhere = f", {running} still running on other workers" if running else ""
-    print(f"{who}: study '{spec.name}' in {_redact(url)}: {outcome['finished']}/{outcome['budget']} trials finished"
+    print(f"{who}: study '{spec.name}' in {_redact(url)}: {outcome['finished']}/{outcome['budget']} runs finished"
           f"{elsewhere}")
     return 0

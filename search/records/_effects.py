@@ -5,8 +5,9 @@ the work compound, so a combination saves 1 − Π(1 − sᵢ) of its knobs' sin
 (a trial that differs from the baseline in exactly that knob, at exactly that value) and every prediction is set
 beside the combination's own measurement. Nothing is interpolated: a value never measured alone has no sᵢ.
 
-Savings are relative to the mean of every run of the baseline configuration (the baseline trial, the cascade's
-repeat of it, confirm repeats); the spread of those runs is the noise floor every verdict is judged against.
+Savings are relative to the mean of every run of the baseline configuration (the baseline trial's runs at the
+study's k seeds, and any repeat of it); the spread of those runs is the noise floor every verdict is judged against.
+A trial measured at several seeds contributes each run (its trial number once per run).
 The cascade sampler plans from the same numbers, so the plan and the report agree.
 """
 
@@ -58,14 +59,17 @@ class Run:
 
 
 def runs_of(trials: Iterable[FrozenTrial], baseline: dict[str, Any]) -> list[Run]:
-    """Complete trials that stored their full configuration, every role (a repeat is a run like any other)."""
+    """Every run of the complete trials that stored their full configuration, every role (a repeat is a run like any
+    other; a trial measured at k seeds gives k runs, each with the trial's feasibility)."""
     out = []
     for t in trials:
         if t.state != TrialState.COMPLETE or t.values is None or rec.CONFIG not in t.user_attrs:
             continue
         ua = t.user_attrs
-        out.append(Run(t.number, rec.role_of(t), rec.knob_differences(ua[rec.CONFIG], baseline), float(t.values[0]),
-                       float(t.values[1]), rec.is_feasible(t), ua.get("energy_source") == "estimated"))
+        changes = rec.knob_differences(ua[rec.CONFIG], baseline)
+        for m in rec.runs_of(t):
+            out.append(Run(t.number, rec.role_of(t), changes, m.energy_j, m.f1, rec.is_feasible(t),
+                           ua.get("energy_source") == "estimated"))
     return sorted(out, key=lambda r: r.number)
 
 

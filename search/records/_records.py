@@ -1,46 +1,110 @@
-"""How a trial's measurements are stored in Optuna, and read back (export, report, status, confirm)."""
+"""How a trial's measurements are stored in Optuna, and read back (export, report, status, confirm, samplers).
+
+A trial measures one configuration at one or more training seeds (its *runs*): the baseline at the study's k seeds
+(the noise floor), a search trial at the study's seed, and again at the baseline's other seeds when its F1 lies
+within noise of the floor. The values Optuna sees are the means over the runs; each run is kept under RUNS."""
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Sequence
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from greenknobs.objectives import PIPELINE_PHASES, TrialResult
+from greenknobs.search.records._noise import NoiseFloor, RunMeasure, Verdict, floor_of, saving_text
 
-ROLE = "greenknobs.role"  # baseline | search | confirm
-RESULT = "greenknobs.result"
+ROLE = "greenknobs.role"  # baseline | search | repeat (confirmation runs live in the study's ":confirm" twin)
+RESULT = "greenknobs.result"  # the first run's full TrialResult
+RUNS = "greenknobs.runs"  # [{seed, energy_j, f1, degenerate}] for every run of the trial
+VERDICT = "greenknobs.verdict"  # the search-time verdict against the noise floor (records/_noise.py)
+SEED = "greenknobs.seed"  # the training seed a queued trial must run at (repeats)
 CONFIG = "greenknobs.config"
 FAIL_REASON = "fail_reason"
 METRIC_NAMES = ("energy_j", "f1")
 SPEC_ATTR = "greenknobs.spec"  # study user attr: the spec the study was created with
 METER_ATTR = "greenknobs.meter"  # study user attr: energy source and hardware; written last, it marks the study ready
+CONFIRM_SUFFIX = ":confirm"  # the twin study holding the test-split confirmation runs (a name no study file can take)
 
 
-def store_result(trial: optuna.Trial, result: TrialResult, baseline: TrialResult | None, min_retention: float) -> None:
-    trial.set_user_attr(RESULT, result.to_dict())
-    trial.set_user_attr("energy_j", result.energy_j)
-    trial.set_user_attr("energy_source", result.energy_source)
+def measure_of(result: TrialResult) -> RunMeasure:
+    return RunMeasure(result.seed, result.energy_j, result.f1, result.degenerate)
+
+
+def store_result(trial: optuna.Trial, results: Sequence[TrialResult], floor: NoiseFloor | None,
+                 verdict: Verdict | None) -> tuple[float, float]:
+    """Store a trial's runs and verdict; returns the values Optuna is told (mean joules, mean F1).
+
+    `verdict` None: the trial is the baseline, the reference every other trial is judged against (feasible)."""
+    first = results[0]
+    runs = [measure_of(r) for r in results]
+    energy = statistics.fmean(r.energy_j for r in results)
+    f1 = statistics.fmean(r.f1 for r in results)
+    trial.set_user_attr(RESULT, first.to_dict())
+    trial.set_user_attr(RUNS, [m.to_dict() for m in runs])
+    trial.set_user_attr("runs", len(runs))
+    trial.set_user_attr("energy_j", energy)
+    trial.set_user_attr("energy_j_spent", sum(r.energy_j for r in results))
+    trial.set_user_attr("energy_source", first.energy_source)
     for phase in PIPELINE_PHASES:
-        trial.set_user_attr(f"energy_j.{phase}", result.phase_energy_j.get(phase, 0.0))
-    for key in ("f1", "f1_kind", "weighted_f1", "accuracy", "majority_f1", "degenerate", "time_s", "trainable_params"):
-        trial.set_user_attr(key, getattr(result, key))
-    if result.degenerate:
-        trial.set_user_attr("degenerate_reason", result.degenerate_reason)
-    base = baseline or result
-    reduction, retention = compare(result, base)
-    trial.set_user_attr("energy_reduction_pct", round(100 * reduction, 3))
-    trial.set_user_attr("f1_retention_pct", round(100 * retention, 3))
-    # Feasible when every constraint is <= 0: keep min_retention of the baseline F1, and do not collapse.
-    trial.set_constraint("f1_retention", min_retention - retention)
-    trial.set_constraint("degenerate", 1.0 if result.degenerate else 0.0)
+        trial.set_user_attr(f"energy_j.{phase}", statistics.fmean(r.phase_energy_j.get(phase, 0.0) for r in results))
+    trial.set_user_attr("f1", f1)
+    for key in ("f1_kind", "weighted_f1", "accuracy", "majority_f1", "chance_f1", "time_s", "trainable_params"):
+        trial.set_user_attr(key, getattr(first, key))
+    degenerate = [r for r in results if r.degenerate]
+    trial.set_user_attr("degenerate", bool(degenerate))
+    if degenerate:
+        trial.set_user_attr("degenerate_reason", degenerate[0].degenerate_reason)
+    if floor is not None:
+        base_e, base_f1 = floor.energy_j[0], floor.f1[0]
+        trial.set_user_attr("energy_reduction_pct", round(100 * (1 - energy / base_e), 3) if base_e > 0 else 0.0)
+        trial.set_user_attr("f1_retention_pct", round(100 * f1 / base_f1, 3) if base_f1 > 0 else 0.0)
+    from greenknobs.search.records._constraints import set_constraints
+
+    if verdict is None:  # the reference
+        set_constraints(trial, {"f1_floor": 0.0, "saving_j": 0.0, "degenerate": 1.0 if degenerate else 0.0,
+                                "undecided": 0.0})
+    else:
+        trial.set_user_attr(VERDICT, verdict.to_dict())
+        set_constraints(trial, verdict.constraints())
+    return energy, f1
 
 
-def compare(result: TrialResult, baseline: TrialResult) -> tuple[float, float]:
-    reduction = 1.0 - result.energy_j / baseline.energy_j if baseline.energy_j > 0 else 0.0
-    retention = result.f1 / baseline.f1 if baseline.f1 > 0 else 0.0
-    return reduction, retention
+def runs_of(trial: FrozenTrial) -> list[RunMeasure]:
+    """Every run of a complete trial (one for trials stored before runs were kept)."""
+    stored = trial.user_attrs.get(RUNS)
+    if stored:
+        return [RunMeasure.from_dict(d) for d in stored]
+    if trial.values is None:
+        return []
+    result = result_of(trial)
+    return [RunMeasure(result.seed if result else 0, float(trial.values[0]), float(trial.values[1]),
+                       bool(trial.user_attrs.get("degenerate", False)))]
+
+
+def budget_runs(trial: FrozenTrial, baseline_runs: int = 1) -> int:
+    """Runs a trial takes of the budget: those it made once finished; while running, the baseline's planned k."""
+    if trial.state == TrialState.RUNNING or trial.state == TrialState.WAITING:
+        return baseline_runs if role_of(trial) == "baseline" else 1
+    return max(1, int(trial.user_attrs.get("runs", 1)))
+
+
+def noise_floor(study: optuna.Study, min_retention: float | None = None) -> NoiseFloor | None:
+    """The baseline's runs at distinct seeds (and any deliberate repeats of its configuration); None before the
+    baseline has finished."""
+    base = baseline_trial(study)
+    if base is None:
+        return None
+    runs = runs_of(base)
+    base_cfg = base.user_attrs.get(CONFIG)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if role_of(t) == "repeat" and base_cfg is not None and t.user_attrs.get(CONFIG) == base_cfg:
+            runs += runs_of(t)
+    if min_retention is None:
+        min_retention = study.user_attrs.get(SPEC_ATTR, {}).get("min_f1_retention", 0.95)
+    return floor_of(runs, min_retention)
 
 
 def result_of(trial: FrozenTrial) -> TrialResult | None:
@@ -49,9 +113,11 @@ def result_of(trial: FrozenTrial) -> TrialResult | None:
 
 
 def spent_j(trial: FrozenTrial) -> float:
-    """What a trial cost the search: its joules (or those burned before it failed) plus any warm-up it paid."""
-    warmup = trial.user_attrs.get(RESULT, {}).get("warmup_energy_j", 0.0)
-    return trial.user_attrs.get("energy_j", trial.user_attrs.get("energy_j_burned", 0.0)) + warmup
+    """What a trial cost the search: the joules of all its runs (or those burned before it failed) plus any
+    warm-up it paid."""
+    ua = trial.user_attrs
+    warmup = ua.get(RESULT, {}).get("warmup_energy_j", 0.0)
+    return ua.get("energy_j_spent", ua.get("energy_j", ua.get("energy_j_burned", 0.0))) + warmup
 
 
 def role_of(trial: FrozenTrial) -> str:
@@ -67,13 +133,20 @@ def is_feasible(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.COMPLETE and all(v <= 0.0 for v in trial.constraints.values())
 
 
-def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """Feasible, non-dominated trials; repeats made by `confirm` are folded into their configuration, not listed.
+def is_baseline_config(trial: FrozenTrial, base_cfg: dict[str, Any]) -> bool:
+    return role_of(trial) == "baseline" or not knob_differences(trial.user_attrs.get(CONFIG, {}), base_cfg)
 
-    The front is taken over non-confirm trials only (not `study.best_trials`): a repeat that happens to measure a
-    few joules less would otherwise dominate its own original and drop that configuration from the set."""
+
+def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The Pareto set of configurations that save energy: feasible search trials (a measurable saving, the F1
+    floor cleared beyond the noise or re-measured, not degenerate), none dominated by another, cheapest first.
+
+    The baseline configuration is never in it, whatever trial ran it: it is the reference, not a saving. Deliberate
+    repeats are folded into their configuration, not listed."""
+    base_cfg = baseline_config(study)
     candidates = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                  if role_of(t) != "confirm" and is_feasible(t) and t.values is not None]
+                  if role_of(t) == "search" and is_feasible(t) and t.values is not None
+                  and not is_baseline_config(t, base_cfg)]
     directions = study.directions
 
     def better_or_equal(a: FrozenTrial, b: FrozenTrial) -> bool:
@@ -85,32 +158,63 @@ def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
     return sorted(front, key=lambda t: (t.values[0], t.number))
 
 
-def note_markdown(trial_number: int, result: TrialResult, differences: dict[str, Any], baseline: TrialResult | None,
-                  min_retention: float) -> str:
-    base = baseline or result
-    reduction, retention = compare(result, base)
-    label = "estimated" if result.estimated else "measured"
-    lines = [f"## Trial {trial_number}" + (" — baseline" if baseline is None else "")]
-    lines.append("")
+ROLE_TEXT = {
+    "baseline": "baseline: the reference; its runs at the study's seeds are the noise floor",
+    "screen": "screening: the cascade measures one knob alone",
+    "combine": "combination: the cascade combines knobs that saved energy alone",
+    "search": "search: proposed by the sampler",
+    "repeat": "repeat: the same configuration at a new training seed, folded into its measurement",
+    "candidate": "candidate: on the Pareto set of the search (validation split), not confirmed",
+    "recommended": "recommended: confirmed on the held-out test split at paired seeds",
+    "not recommended": "candidate, not recommended after confirmation on the test split",
+}
+
+
+def note_markdown(trial_number: int, role: str, results: Sequence[TrialResult], differences: dict[str, Any],
+                  floor: NoiseFloor | None, verdict: Verdict | None, extra: str = "") -> str:
+    """The trial's note in the dashboard: its role, what it changed, what it measured and the verdict."""
+    first = results[0]
+    label = energy_word([first.energy_source]) or "measured"
+    energy = statistics.fmean(r.energy_j for r in results)
+    f1 = statistics.fmean(r.f1 for r in results)
+    lines = [f"## Trial {trial_number}", "", f"**Role:** {ROLE_TEXT.get(role, role)}", ""]
     if differences:
         lines.append("**Knobs changed from the baseline:** " + ", ".join(f"`{k} = {v}`" for k, v in differences.items()))
     else:
         lines.append("**All knobs at their baseline.**")
     lines.append("")
-    lines.append("| | value | vs baseline |")
-    lines.append("|---|---|---|")
-    lines.append(f"| energy ({label}) | {result.energy_j:,.1f} J | {100 * reduction:+.1f}% saved |")
-    lines.append(f"| {result.f1_kind} F1 | {result.f1:.4f} | {100 * retention:.1f}% retained (need {100 * min_retention:.0f}%) |")
-    lines.append(f"| weighted F1 / accuracy | {result.weighted_f1:.4f} / {result.accuracy:.4f} | |")
-    lines.append(f"| time | {result.time_s:.1f} s | |")
-    lines.append(f"| trainable parameters | {result.trainable_params:,} | |")
+    seeds = ", ".join(str(r.seed) for r in results)
+    runs = f"mean of {len(results)} runs at seeds {seeds}" if len(results) > 1 else f"measured once (seed {seeds})"
+    lines += ["| | value | vs the baseline's mean |", "|---|---|---|"]
+    if floor is not None and verdict is not None:
+        base_e, base_f1 = floor.energy_j[0], floor.f1[0]
+        saving = saving_text(1 - energy / base_e) if base_e > 0 else "n/a"
+        lines.append(f"| energy ({label}) | {energy:,.1f} J ({runs}) | {saving} (noise: ±{verdict.saving_margin_j:,.1f} J) |")
+        lines.append(f"| {first.f1_kind} F1 ({first.eval_split}) | {f1:.4f} | {100 * f1 / base_f1:.1f}% kept; floor "
+                     f"{floor.f1_floor:.4f} ± {verdict.f1_margin:.4f} noise |")
+    else:
+        lines.append(f"| energy ({label}) | {energy:,.1f} J ({runs}) | the reference |")
+        lines.append(f"| {first.f1_kind} F1 ({first.eval_split}) | {f1:.4f} | the reference |")
+    lines.append(f"| weighted F1 / accuracy (first run) | {first.weighted_f1:.4f} / {first.accuracy:.4f} | |")
+    lines.append(f"| time (first run) | {first.time_s:.1f} s | |")
+    lines.append(f"| trainable parameters | {first.trainable_params:,} | |")
     lines.append("")
-    lines.append("Energy by phase: " + ", ".join(f"{p} {result.phase_energy_j.get(p, 0):,.1f} J" for p in PIPELINE_PHASES))
-    lines.append("")
-    lines.append(f"Energy source: **{result.energy_source}** — {result.energy_description}")
-    if result.degenerate:
+    if len(results) > 1:
+        lines.append("Runs: " + "; ".join(f"seed {r.seed}: {r.energy_j:,.1f} J, F1 {r.f1:.4f}" for r in results))
         lines.append("")
-        lines.append(f"**Degenerate:** {result.degenerate_reason}. Infeasible: never enters the Pareto set.")
+    lines.append("Energy by phase (first run): " + ", ".join(f"{p} {first.phase_energy_j.get(p, 0):,.1f} J"
+                                                         for p in PIPELINE_PHASES))
+    lines.append("")
+    lines.append(f"Energy source: **{first.energy_source}** — {first.energy_description}")
+    if floor is not None and verdict is None:
+        lines += ["", floor.text(energy_word([first.energy_source]), first.eval_split)]
+    if verdict is not None:
+        lines += ["", f"**Verdict:** {'feasible' if verdict.feasible else 'infeasible'} — {verdict.reason}."]
+    if any(r.degenerate for r in results):
+        reason = next(r.degenerate_reason for r in results if r.degenerate)
+        lines += ["", f"**Degenerate:** {reason}. Infeasible: never enters the Pareto set."]
+    if extra:
+        lines += ["", extra]
     return "\n".join(lines)
 
 
@@ -123,13 +227,26 @@ def energy_sources(study: optuna.Study) -> list[str]:
     return sorted({t.user_attrs["energy_source"] for t in study.get_trials(deepcopy=False) if "energy_source" in t.user_attrs})
 
 
+def energy_word(sources: Sequence[str] | optuna.Study) -> str:
+    """How joules were had when they were not measured: "estimated" (the CPU-time estimate), "simulated" (a model
+    of the task), or "" when every one was measured. Every label that shows joules says it."""
+    if isinstance(sources, optuna.Study):
+        sources = energy_sources(sources)
+    for word in ("estimated", "simulated"):
+        if word in sources:
+            return word
+    return ""
+
+
 def is_estimated(study: optuna.Study) -> bool:
-    """True when any joule in the study comes from the CPU-time estimate: every label must then say so."""
-    return "estimated" in energy_sources(study)
+    """True when any joule in the study was not measured (estimated or simulated): every label must then say so."""
+    return bool(energy_word(study))
 
 
 def energy_label(study: optuna.Study) -> str:
-    return "energy (J, estimated from CPU and wall time)" if is_estimated(study) else "energy (J, measured)"
+    word = energy_word(study)
+    return {"estimated": "energy (J, estimated from CPU and wall time)", "simulated": "energy (J, simulated)"}.get(
+        word, "energy (J, measured)")
 
 
 def baseline_config(study: optuna.Study) -> dict[str, Any]:

@@ -4,12 +4,15 @@ The plan, recomputed before every trial from the study's trials so far (complete
 workers and resumed runs pick up where the study is rather than where this process was):
 
 1. the baseline (queued by `ensure_baseline`, not planned here);
-2. screening, at most half the budget: each searched knob alone at its most promising energy-saving level, one repeat
-   of the baseline configuration (the noise floor), then the knobs' further levels;
+2. screening, at most half the search's budget: each searched knob alone at its most promising energy-saving level, then the
+   knobs' further levels (the noise floor is the baseline's own runs at k seeds, measured before any of this);
 3. combinations of the knobs whose best level saved energy and stayed feasible, ordered by the orthogonality model
    (predicted saving 1 − Π(1 − sᵢ)): grown greedily from the best feasible set measured so far, a knob from a phase
    not yet in the set first; an infeasible combination is not grown further;
-4. TPE for the rest (at least a fifth of the budget), which sees every trial above as its history.
+4. TPE for the rest (at least a fifth of the search's budget), which sees every trial above as its history.
+
+The budget counts training runs, as the study does; the search's budget is what the baseline's k seeds leave, and
+the re-measurement of a trial whose F1 lies within noise of the floor takes its share of it.
 
 A plan is a whole configuration decided in `before_trial` and stored in the trial's system attrs (the
 PartialFixedSampler pattern): `sample_independent` returns its values, so the objective's own `suggest_*` calls
@@ -33,10 +36,8 @@ from greenknobs.search.records import _effects as fx
 from greenknobs.search.records import _records as rec
 from greenknobs.search.records._records import knob_differences
 
-PLAN_ATTR = "greenknobs.cascade"  # system attr: {"stage": screen | repeat | combine, "params": {...}}
-REPEAT = ("<baseline repeat>", None)
+PLAN_ATTR = "greenknobs.cascade"  # system attr: {"stage": screen | combine, "params": {...}}
 DEFAULT_BUDGET = 20
-
 
 
 def screening_levels(knob: Any) -> list[Any]:
@@ -80,7 +81,7 @@ class CascadeSampler(BaseSampler):
     """Screen single knobs, combine the feasible savers by predicted saving, then hand over to TPE."""
 
     def __init__(self, space: Any, seed: int | None = None, min_f1_retention: float = 0.95,
-                 n_trials: int | None = None, inner: BaseSampler | None = None) -> None:
+                 n_trials: int | None = None, inner: BaseSampler | None = None, baseline_runs: int = 3) -> None:
         from greenknobs.search.samplers._factory import make_sampler
 
         if space is None:
@@ -88,6 +89,7 @@ class CascadeSampler(BaseSampler):
         # min_f1_retention is not read here: feasibility comes from the constraints each trial stored, which apply it.
         self.space = space
         self.budget = n_trials or DEFAULT_BUDGET
+        self.baseline_runs = baseline_runs
         self.inner = inner or make_sampler("tpe", seed or 0)
         self._plans: dict[int, dict[str, Any]] = {}
 
@@ -96,7 +98,7 @@ class CascadeSampler(BaseSampler):
         # Queued trials (the baseline, confirm repeats, retries of lost trials, by hand) keep their own params.
         if "fixed_params" not in trial.system_attrs and not trial.params:
             others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
-            plan = next_plan(others, self.space, self.budget)
+            plan = next_plan(others, self.space, self.budget, self.baseline_runs)
             if plan is not None:
                 stage, changes = plan
                 params = self.space.params_of(self.space.complete(changes))
@@ -138,14 +140,15 @@ class CascadeSampler(BaseSampler):
 
 
 def stage_of(trial: FrozenTrial) -> str | None:
-    """screen | repeat | combine for a trial the cascade planned; None for the baseline, confirm or TPE trials."""
+    """screen | combine for a trial the cascade planned; None for the baseline, repeats or TPE trials."""
     plan = trial.system_attrs.get(PLAN_ATTR)
     return plan["stage"] if plan else None
 
 
-def next_plan(trials: list[FrozenTrial], space: Any, budget: int) -> tuple[str, dict[str, Any]] | None:
+def next_plan(trials: list[FrozenTrial], space: Any, budget: int,
+              baseline_runs: int = 3) -> tuple[str, dict[str, Any]] | None:
     """The next configuration to run, as (stage, knob changes from the baseline), or None: TPE's turn."""
-    trials = [t for t in trials if rec.role_of(t) != "confirm"]
+    trials = [t for t in trials if rec.role_of(t) in ("baseline", "search")]
     base_params = space.params_of(space.baseline())
     tried: dict[frozenset, int] = {}
     for t in trials:
@@ -153,16 +156,15 @@ def next_plan(trials: list[FrozenTrial], space: Any, budget: int) -> tuple[str, 
         if params is not None:
             key = fx.level_key(knob_differences(params, base_params))
             tried[key] = tried.get(key, 0) + 1
-    screened = sum(1 for t in trials if stage_of(t) in ("screen", "repeat"))
-    cap = max(2, budget // 2)
+    screened = sum(rec.budget_runs(t) for t in trials if stage_of(t) == "screen")
+    used = sum(rec.budget_runs(t, baseline_runs) for t in trials)
+    search = budget - baseline_runs  # what the noise floor leaves to the search
+    cap = max(2, search // 2)
     if screened < cap:
-        for level in _screening_order(space, cap, _baseline_shares(trials)):
-            if level == REPEAT:
-                if tried.get(frozenset(), 0) < 2:
-                    return "repeat", {}
-            elif fx.level_key(dict([level])) not in tried and _valid(space, dict([level])):
+        for level in _screening_order(space, _baseline_shares(trials)):
+            if fx.level_key(dict([level])) not in tried and _valid(space, dict([level])):
                 return "screen", dict([level])
-    if len(trials) < budget - max(1, budget // 5):
+    if used < budget - max(1, search // 5):
         changes = _next_combination(trials, space, tried)
         if changes is not None:
             return "combine", changes
@@ -190,7 +192,7 @@ def _baseline_shares(trials: list[FrozenTrial]) -> dict[str, float]:
     return {phase: joules / result.energy_j for phase, joules in result.phase_energy_j.items()}
 
 
-def _screening_order(space: Any, cap: int, shares: dict[str, float] | None = None) -> list[Any]:
+def _screening_order(space: Any, shares: dict[str, float] | None = None) -> list[Any]:
     """Knobs whose phases hold most of the baseline's joules first (a knob can save at most what its phases
     spend), those expected to save nothing last; declaration order breaks ties."""
     from greenknobs.spaces import KNOBS
@@ -202,11 +204,7 @@ def _screening_order(space: Any, cap: int, shares: dict[str, float] | None = Non
                     if k.name in space.searched and space.searched[k.name].condition is None), key=reach)
     levels = {k.name: screening_levels(k) for k in knobs}
     rounds = itertools.zip_longest(*([(name, v) for v in vs] for name, vs in levels.items()))
-    order = [lv for r in rounds for lv in r if lv is not None]
-    # The repeat comes after every knob's first level, or sooner if the cap would crowd it out.
-    first_round = sum(1 for vs in levels.values() if vs)
-    order.insert(min(first_round, cap - 1), REPEAT)
-    return order
+    return [lv for r in rounds for lv in r if lv is not None]
 
 
 def _valid(space: Any, changes: dict[str, Any]) -> bool:

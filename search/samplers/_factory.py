@@ -23,5 +23,6 @@ def make_sampler(name: str, seed: int, space: Any = None, spec: Any = None) -> o
         from greenknobs.search.samplers._cascade import CascadeSampler
 
         return CascadeSampler(space=space, seed=seed, min_f1_retention=spec.min_f1_retention if spec else 0.95,
-                              n_trials=spec.n_trials if spec else None)
+                              n_trials=spec.n_trials if spec else None,
+                              baseline_runs=spec.baseline_repeats if spec else 3)
     raise ValueError(name)

@@ -1,24 +1,23 @@
-"""`confirm`: run each Pareto configuration K more times, so a recommendation comes with its spread.
+"""Paired confirmation on held-out data: the verdict a recommendation rests on.
 
-Repeat k of a trial that ran with seed s runs with seed s + k. The seed decides the training subsample, the data
-order and the classifier head's initialisation, so the spread then holds what a user of the recommendation will
-see: seed variance of F1 as well as the meter's noise on joules. (Same-seed repeats would show the meter alone;
-the cascade's repeat of the baseline measures that.)
+The search selects on the validation split; confirmation re-runs every Pareto candidate *and the baseline* on the
+**test** split at the same K fresh training seeds (`StudySpec.confirm_seeds`: disjoint from the search's, since a
+candidate was selected on its search seed). Per seed, saving = 1 − J_candidate / J_baseline and retention =
+F1_candidate / F1_baseline; a candidate is **recommended** when the 95% interval of its mean retention lies above
+the floor and that of its mean saving above 0 (records/_noise.py, `paired`).
 
-Repeats are trials of the study with role "confirm" and `confirm_of` = the trial they repeat: run by the study's own
-Objective, stored like any trial, never counted in the budget nor eligible for the Pareto set. They are queued and
-then claimed one by one by this process (not popped by `optimize`, which would also run whatever else waits in the
-queue). Running confirm again runs only the repeats still missing, by seed. Optuna refuses to change a finished
-trial, so the summary (mean ± std over the original and its repeats) is stored in the study's user attrs under
-CONFIRMED_ATTR, keyed by the original trial's number.
+The runs live in a twin study, `<name>:confirm`, in the same storage: the search study's samplers never see a
+test-split result (the validation split selects, the test split confirms, the two never swap roles), and the
+dashboard shows them apart. Each run is a trial there with `confirm_of` = the search trial it confirms and
+`confirm_seed`; they are queued and claimed one by one, so an interrupted confirmation resumes with the seeds still
+missing, and `greenknobs confirm --repeats K` adds seeds to an existing study. The paired summary is stored in the
+search study's user attrs (CONFIRMED_ATTR), and the candidates' notes are rewritten with their role.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
-import statistics
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -27,171 +26,219 @@ from optuna.trial import FrozenTrial, TrialState
 
 from greenknobs._errors import GreenknobsError
 from greenknobs.objectives import TrialFailed
+from greenknobs.search.records import _noise as noise
 from greenknobs.search.records import _records as rec
+from greenknobs.search.study import _lost
 
 CONFIRM_OF = "confirm_of"
 CONFIRM_SEED = "confirm_seed"
-CONFIRMED_ATTR = "greenknobs.confirmed"  # study user attr: {"<trial>": summary}
-NOISE_SIGMAS = 2.0
+CONFIRMED_ATTR = "greenknobs.confirmed"  # search-study user attr: {"trials": {"<n>": Paired}, "baseline": n, "seeds": [...]}
 
 
-def original_seed(trial: FrozenTrial, default: int) -> int:
-    result = rec.result_of(trial)
-    return result.seed if result is not None else default
+def confirm_study_name(study_name: str) -> str:
+    return study_name + rec.CONFIRM_SUFFIX
 
 
-def repeats_by_trial(study: optuna.Study, states: tuple[TrialState, ...] = (TrialState.COMPLETE,)) -> dict[int, list[FrozenTrial]]:
-    out: dict[int, list[FrozenTrial]] = {}
-    for t in study.get_trials(deepcopy=False, states=states):
-        if rec.role_of(t) == "confirm" and CONFIRM_OF in t.user_attrs:
-            out.setdefault(int(t.user_attrs[CONFIRM_OF]), []).append(t)
+def confirm_study(study: optuna.Study, create: bool = True) -> optuna.Study | None:
+    """The twin study holding `study`'s test-split runs (None when it does not exist and `create` is False)."""
+    name = confirm_study_name(study.study_name)
+    sampler = optuna.samplers.RandomSampler(seed=0)  # every parameter is fixed by the queue: nothing is sampled
+    try:
+        return optuna.load_study(study_name=name, storage=study._storage, sampler=sampler)
+    except KeyError:
+        if not create:
+            return None
+    try:
+        twin = optuna.create_study(study_name=name, storage=study._storage, directions=["minimize", "maximize"],
+                                   sampler=sampler)
+    except optuna.exceptions.DuplicatedStudyError:
+        return optuna.load_study(study_name=name, storage=study._storage, sampler=sampler)
+    from optuna_dashboard import save_note
+
+    save_note(twin, f"## Confirmation runs of study `{study.study_name}`\n\nEvery Pareto candidate and the baseline, "
+                    "re-run on the held-out **test** split at the same fresh training seeds. Each trial's note names "
+                    "the search trial it confirms. The paired verdicts are in the search study's note.")
+    return twin
+
+
+def measures(twin: optuna.Study | None) -> dict[int, dict[int, noise.RunMeasure]]:
+    """{search trial number: {seed: its test-split run}} from the twin's complete trials."""
+    out: dict[int, dict[int, noise.RunMeasure]] = {}
+    if twin is None:
+        return out
+    for t in twin.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if CONFIRM_OF not in t.user_attrs or t.values is None:
+            continue
+        seed = int(t.user_attrs[CONFIRM_SEED])
+        out.setdefault(int(t.user_attrs[CONFIRM_OF]), {}).setdefault(
+            seed, noise.RunMeasure(seed, float(t.values[0]), float(t.values[1]),
+                                   bool(t.user_attrs.get("degenerate", False))))
     return out
 
 
-def queue_repeats(study: optuna.Study, repeats: int, default_seed: int) -> list[int]:
-    """Queue the repeats each Pareto trial still lacks (by seed); returns the numbers of the trials they repeat."""
-    have = repeats_by_trial(study, (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING))
-    queued = []
-    for t in rec.pareto_trials(study):
-        seed = original_seed(t, default_seed)
-        done = {int(r.user_attrs.get(CONFIRM_SEED, -1)) for r in have.get(t.number, [])}
-        for k in range(1, repeats + 1):
-            if seed + k not in done:
-                study.enqueue_trial(dict(t.params), user_attrs={rec.ROLE: "confirm", CONFIRM_OF: t.number,
-                                                                CONFIRM_SEED: seed + k})
-                queued.append(t.number)
+def queue_missing(twin: optuna.Study, targets: list[FrozenTrial], seeds: list[int]) -> int:
+    """Queue, for each target trial, the seeds it has no complete, running or queued run for; returns how many."""
+    have = {(int(t.user_attrs[CONFIRM_OF]), int(t.user_attrs[CONFIRM_SEED]))
+            for t in twin.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING))
+            if CONFIRM_OF in t.user_attrs}
+    queued = 0
+    for target in targets:
+        for seed in seeds:
+            if (target.number, seed) not in have:
+                twin.enqueue_trial(dict(target.params), user_attrs={rec.ROLE: "confirmation", CONFIRM_OF: target.number,
+                                                                    CONFIRM_SEED: seed})
+                queued += 1
     return queued
 
 
-@contextlib.contextmanager
-def _seeded(pipeline: Any, seed: int) -> Iterator[None]:
-    # One pipeline for every seed: it keeps the loaded data, the meter and the token cache (keyed by seed).
-    before = pipeline.seed
-    pipeline.seed = seed
-    try:
-        yield
-    finally:
-        pipeline.seed = before
-
-
-def run_queued_repeats(ctx: Any, on_trial: Callable[[FrozenTrial], None] | None = None) -> int:
-    """Claim and run every queued confirm repeat of ctx.study; returns how many ran (failed ones included)."""
+def run_queued(ctx: Any, twin: optuna.Study, on_run: Callable[[FrozenTrial], None] | None = None) -> int:
+    """Claim and run every queued confirmation run of `twin` on the test split; returns how many ran."""
     from optuna.storages._heartbeat import get_heartbeat_thread
+    from optuna_dashboard import save_note
 
-    from greenknobs.search.study._study import Objective
-
-    study = ctx.study
-    objective = Objective(ctx)
+    pipeline = ctx.pipeline.for_split("test")
     ran = 0
-    for waiting in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-        if rec.role_of(waiting) != "confirm" or CONFIRM_OF not in waiting.user_attrs:
+    for waiting in twin.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        if CONFIRM_OF not in waiting.user_attrs:
             continue
         try:
-            if not study._storage.set_trial_state_values(waiting._trial_id, TrialState.RUNNING):
+            if not twin._storage.set_trial_state_values(waiting._trial_id, TrialState.RUNNING):
                 continue  # another process claimed it
         except UpdateFinishedTrialError:
             continue
-        trial = optuna.trial.Trial(study, waiting._trial_id)
-        seed = int(waiting.user_attrs.get(CONFIRM_SEED, ctx.spec.seed))
+        trial = optuna.trial.Trial(twin, waiting._trial_id)
+        of, seed = int(waiting.user_attrs[CONFIRM_OF]), int(waiting.user_attrs[CONFIRM_SEED])
+        _lost.stamp(trial)
         try:
-            with get_heartbeat_thread(trial._trial_id, study._storage), _seeded(ctx.pipeline, seed):
-                values = objective(trial)
-        except TrialFailed:
-            study.tell(trial, state=TrialState.FAIL)
-        except BaseException:
-            study.tell(trial, state=TrialState.FAIL)
-            raise
+            with get_heartbeat_thread(trial._trial_id, twin._storage):
+                config = ctx.space.suggest(trial)
+                trial.set_user_attr(rec.CONFIG, config)
+                result = pipeline.run(config, seed=seed)
+        except TrialFailed as err:
+            trial.set_user_attr(rec.FAIL_REASON, err.reason)
+            trial.set_user_attr("energy_j_burned", sum(getattr(err, "phase_energy_j", {}).values()))
+            twin.tell(trial, state=TrialState.FAIL)
+        except BaseException as err:
+            trial.set_user_attr(rec.FAIL_REASON, f"{type(err).__name__}: {str(err).strip()[:300]}")
+            trial.set_user_attr("energy_j_burned", sum(getattr(err, "phase_energy_j", {}).values()))
+            twin.tell(trial, state=TrialState.FAIL)
+            if not isinstance(err, Exception):
+                raise  # Ctrl-C, SIGTERM: stop; the next `run` or `confirm` queues this seed again
         else:
-            study.tell(trial, values)
+            trial.set_user_attr(rec.RESULT, result.to_dict())
+            for key in ("energy_j", "energy_source", "f1", "f1_kind", "degenerate", "seed", "eval_split"):
+                trial.set_user_attr(key, getattr(result, key))
+            trial.set_user_attr("energy_j_spent", result.energy_j)
+            save_note(trial, f"## Confirmation of trial {of}, seed {seed}\n\n**Role:** confirmation: trial {of}'s "
+                             f"configuration re-run on the held-out **test** split at seed {seed}, paired with the "
+                             f"baseline's run at the same seed.\n\n{result.energy_j:,.1f} J ({result.energy_source}), "
+                             f"{result.f1_kind} F1 {result.f1:.4f} (test)"
+                             + (f"\n\n**Degenerate:** {result.degenerate_reason}" if result.degenerate else ""))
+            twin.tell(trial, (result.energy_j, result.f1))
         ran += 1
-        if on_trial:
-            on_trial(study._storage.get_trial(trial._trial_id))
+        if on_run:
+            on_run(twin._storage.get_trial(trial._trial_id))
     return ran
 
 
-def _mean_std(values: list[float]) -> tuple[float, float | None]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
-
-
-def summarise(study: optuna.Study) -> dict[int, dict[str, Any]]:
-    """Mean ± std over each Pareto trial and its complete repeats, with neighbours it is not distinguishable from;
-    stored in the study's user attrs (CONFIRMED_ATTR) and returned, by trial number."""
-    repeats = repeats_by_trial(study)
-    front = rec.pareto_trials(study)
-    out: dict[int, dict[str, Any]] = {}
-    for t in front:
-        runs = [t, *sorted(repeats.get(t.number, []), key=lambda r: r.number)]
-        e, e_sd = _mean_std([float(r.values[0]) for r in runs])
-        f, f_sd = _mean_std([float(r.values[1]) for r in runs])
-        out[t.number] = {
-            "runs": len(runs), "trials": [r.number for r in runs],
-            "seeds": [int(r.user_attrs.get(CONFIRM_SEED, original_seed(r, 0))) for r in runs],
-            "energy_j_mean": e, "energy_j_std": e_sd, "f1_mean": f, "f1_std": f_sd,
-            "feasible_runs": sum(1 for r in runs if rec.is_feasible(r)), "within_noise_of": [],
-        }
-    _mark_within_noise(out, [t.number for t in front])
-    study.set_user_attr(CONFIRMED_ATTR, {str(k): v for k, v in out.items()})
+def summarise(study: optuna.Study, twin: optuna.Study | None, seeds: list[int]) -> dict[int, noise.Paired]:
+    """Paired verdicts of the current Pareto candidates at `seeds`; stored in the study's user attrs."""
+    base = rec.baseline_trial(study)
+    if base is None:
+        return {}
+    runs = measures(twin)
+    retention = rec.min_f1_retention(study) or 0.95
+    out = {t.number: noise.paired(runs.get(t.number, {}), runs.get(base.number, {}), retention, seeds)
+           for t in rec.pareto_trials(study)}
+    study.set_user_attr(CONFIRMED_ATTR, {"trials": {str(k): v.to_dict() for k, v in out.items()},
+                                         "baseline": base.number, "seeds": list(seeds)})
     return out
 
 
-def _mark_within_noise(stats: dict[int, dict[str, Any]], front: list[int]) -> None:
-    """Neighbours on the front (cheapest first): the cheaper one's edge is joules, the other's is F1. An edge smaller
-    than NOISE_SIGMAS combined standard deviations is not shown to be real."""
-    for a, b in zip(front, front[1:]):
-        sa, sb = stats[a], stats[b]
-        for key, edge_of, other in (("energy_j", a, b), ("f1", b, a)):
-            sd_a, sd_b = sa[f"{key}_std"], sb[f"{key}_std"]
-            if sd_a is None or sd_b is None:
-                continue
-            diff = abs(sa[f"{key}_mean"] - sb[f"{key}_mean"])
-            bound = NOISE_SIGMAS * math.sqrt(sd_a**2 + sd_b**2)
-            if diff < bound:
-                stats[edge_of]["within_noise_of"].append(
-                    {"trial": other, "on": "energy" if key == "energy_j" else "F1", "difference": diff, "bound": bound})
+def confirmed(study: optuna.Study) -> dict[int, noise.Paired]:
+    """What the last confirmation stored, by search trial number; empty if confirmation never ran."""
+    stored = study.user_attrs.get(CONFIRMED_ATTR, {})
+    return {int(k): noise.Paired.from_dict(v) for k, v in stored.get("trials", {}).items()}
 
 
-def confirmed(study: optuna.Study) -> dict[int, dict[str, Any]]:
-    """What the last `confirm` stored: {trial number: summary}; empty if confirm never ran."""
-    return {int(k): v for k, v in study.user_attrs.get(CONFIRMED_ATTR, {}).items()}
+def confirm_seeds(ctx: Any, repeats: int | None = None) -> list[int]:
+    spec = ctx.spec
+    k = spec.confirm_repeats if repeats is None else repeats
+    return [spec.seed + spec.baseline_repeats + i for i in range(k)]
 
 
-def confirm_pareto(ctx: Any, repeats: int, on_trial: Callable[[FrozenTrial], None] | None = None) -> dict[int, dict[str, Any]]:
-    """Repeat every Pareto configuration of ctx.study until it has `repeats` repeats; summarise and store."""
-    from greenknobs.search.study._lost import recover_lost_trials
-
-    if repeats < 1:
-        raise GreenknobsError(f"--repeats must be at least 1, not {repeats}")
+def confirm_pareto(ctx: Any, repeats: int | None = None,
+                   on_run: Callable[[FrozenTrial], None] | None = None) -> dict[int, noise.Paired]:
+    """Run every Pareto candidate and the baseline on the test split at `repeats` paired seeds (the study's
+    confirm_repeats by default), summarise, store, and rewrite the candidates' notes."""
+    if repeats is not None and repeats < 2:
+        raise GreenknobsError(f"--repeats {repeats} gives no interval: confirm at 2 or more paired seeds (default 3)")
     study = ctx.study
-    if rec.baseline_trial(study) is None:
+    base = rec.baseline_trial(study)
+    if base is None:
         raise GreenknobsError(f"study '{study.study_name}' has no finished baseline: run `greenknobs run` first")
-    if not rec.pareto_trials(study):
-        raise GreenknobsError(f"study '{study.study_name}' has no feasible trial, so no Pareto set to confirm: "
-                              "run more trials with `greenknobs run`, or relax min_f1_retention")
-    recover_lost_trials(study)  # a confirm killed earlier left RUNNING repeats: fail them, so their seeds run again
-    queue_repeats(study, repeats, ctx.spec.seed)
-    run_queued_repeats(ctx, on_trial)
-    return summarise(study)
+    candidates = rec.pareto_trials(study)
+    if not candidates:
+        raise GreenknobsError(f"study '{study.study_name}' has no Pareto candidate to confirm (no trial saved a "
+                              "measurable amount of energy above the F1 floor): run more trials with "
+                              "`greenknobs run --n-trials N`, or relax min_f1_retention")
+    seeds = confirm_seeds(ctx, repeats)
+    twin = confirm_study(study)
+    _lost.recover_lost_trials(twin)  # a confirmation killed earlier left RUNNING runs: fail them, so their seeds run again
+    queue_missing(twin, [base, *candidates], seeds)
+    run_queued(ctx, twin, on_run)
+    stats = summarise(study, twin, seeds)
+    write_notes(study, stats)
+    return stats
 
 
-def confirm_text(study: optuna.Study, stats: dict[int, dict[str, Any]], repeats: int) -> str:
-    from greenknobs.search.records._records import baseline_config, is_estimated, knob_differences
+def write_notes(study: optuna.Study, stats: dict[int, noise.Paired] | None = None) -> None:
+    """Say each Pareto candidate's role in its note — "candidate" until confirmed, then recommended or not, with the
+    paired verdict — and put the noise floor and the verdicts in the study's note (the dashboard shows both)."""
+    from optuna_dashboard import get_note, save_note
 
-    label = " (estimated)" if is_estimated(study) else ""
-    base = baseline_config(study)
-    lines = [f"confirmed {len(stats)} Pareto configuration(s) with {repeats} repeat(s) each; repeat k runs with seed "
-             "s + k, so the spread includes seed variance of F1 as well as the meter's noise"]
+    stats = confirmed(study) if stats is None else stats
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-    for number, s in stats.items():
-        changed = knob_differences(trials[number].user_attrs.get(rec.CONFIG, {}), base)
-        knobs = ", ".join(f"{k}={v}" for k, v in changed.items()) or "baseline configuration"
-        lines.append(f"trial {number} ({knobs}): {_pm(s['energy_j_mean'], s['energy_j_std'], ',.1f')} J{label}, "
-                     f"F1 {_pm(s['f1_mean'], s['f1_std'], '.4f')} over {s['runs']} run(s)"
-                     + (f", {s['runs'] - s['feasible_runs']} run(s) infeasible" if s['feasible_runs'] < s['runs'] else ""))
-        for w in s["within_noise_of"]:
-            lines.append(f"    its {w['on']} advantage over trial {w['trial']} is within noise "
-                         f"(difference {w['difference']:.4g} < {NOISE_SIGMAS:g}σ combined {w['bound']:.4g})")
+    for t in rec.pareto_trials(study):
+        trial = optuna.trial.Trial(study, trials[t.number]._trial_id)
+        p = stats.get(t.number)
+        role = "candidate" if p is None else "recommended" if p.recommended else "not recommended"
+        body = re.sub(r"^\*\*Role:\*\* .*$", lambda _: f"**Role:** {rec.ROLE_TEXT[role]}", get_note(trial), count=1,
+                      flags=re.MULTILINE).split("\n\n**Confirmation", 1)[0]
+        if p is not None:
+            body += (f"\n\n**Confirmation (test split, paired seeds {', '.join(map(str, p.seeds)) or 'none'}):** "
+                     f"{noise.interval_text(p.saving, 'saving')}; kept {noise.interval_text(p.retention, 'retention')}"
+                     f" — {p.reason}.")
+        save_note(trial, body)
+    save_note(study, study_note(study, stats))
+
+
+def study_note(study: optuna.Study, stats: dict[int, noise.Paired]) -> str:
+    floor = rec.noise_floor(study)
+    lines = [f"## Study `{study.study_name}`", ""]
+    if floor is not None:
+        lines += [floor.text(rec.energy_word(study)) + ".", ""]
+    if stats:
+        lines += [confirm_text(study, stats)]
+    else:
+        front = rec.pareto_trials(study)
+        lines += [f"{len(front)} Pareto candidate(s) on the validation split, not confirmed on the test split yet: "
+                  "nothing is recommended until `greenknobs confirm` (or `greenknobs run`) confirms them."]
     return "\n".join(lines)
 
 
-def _pm(mean: float, sd: float | None, fmt: str) -> str:
-    return f"{mean:{fmt}}" + (f" ± {sd:{fmt}}" if sd is not None else "")
+def confirm_text(study: optuna.Study, stats: dict[int, noise.Paired]) -> str:
+    base_cfg = rec.baseline_config(study)
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    recommended = sum(1 for p in stats.values() if p.recommended)
+    seeds = sorted({s for p in stats.values() for s in p.seeds})
+    lines = [f"confirmation on the test split: {len(stats)} Pareto candidate(s) and the baseline at paired seeds "
+             f"{', '.join(map(str, seeds)) or '(none yet)'}; {recommended} recommended (retention interval above the "
+             "floor, saving interval above 0; 95% intervals over the paired seeds)"]
+    for number, p in stats.items():
+        changed = rec.knob_differences(trials[number].user_attrs.get(rec.CONFIG, {}), base_cfg)
+        knobs = ", ".join(f"{k}={v}" for k, v in changed.items())
+        mark = "RECOMMENDED" if p.recommended else "not recommended"
+        lines.append(f"trial {number} ({knobs}): {mark}: {noise.interval_text(p.saving, 'saving')}, kept "
+                     f"{noise.interval_text(p.retention, 'retention')} over {p.n} paired seed(s) — {p.reason}")
+    return "\n".join(lines)

@@ -53,7 +53,7 @@ def process_alive(pid: int, started: float | None) -> bool:
         return False
 
 
-_IDENTITY = ("confirm_of", "confirm_seed")
+_IDENTITY = ("confirm_of", "confirm_seed", rec.SEED)
 
 
 def retried_numbers(trials: list[FrozenTrial]) -> set[int]:

@@ -18,7 +18,9 @@ SAMPLERS = ("tpe", "nsga2", "gp", "random", "cascade")
 # task and found no feasible saving in 12 trials of the default task, where the cascade found 50.7%.
 DEFAULT_SAMPLER = "cascade"
 _STUDY_KEYS = {"name", "storage", "sampler", "n_trials", "timeout_s", "seed", "min_f1_retention", "energy",
-               "watts_per_core", "description"}
+               "watts_per_core", "description", "baseline_repeats", "confirm_repeats", "confirm"}
+BASELINE_REPEATS = 3  # the baseline's training seeds: the noise floor (a spread needs at least 3 to mean anything)
+CONFIRM_REPEATS = 3  # paired seeds per configuration when confirming on the test split
 _TOP = {"study", "task", "search", "fixed", "baseline"}
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -30,13 +32,16 @@ class StudySpec:
     path: Path | None = None
     storage: str | None = None
     sampler: str = DEFAULT_SAMPLER
-    n_trials: int = 20
+    n_trials: int = 20  # the budget, counted in training runs: the baseline's k seeds and re-measurements included
     timeout_s: float | None = None
     seed: int = 0
     min_f1_retention: float = 0.95
     energy: str = "auto"
     watts_per_core: float | None = None
     description: str = ""
+    baseline_repeats: int = BASELINE_REPEATS
+    confirm_repeats: int = CONFIRM_REPEATS
+    confirm: bool = True  # confirm the Pareto candidates on the test split at the end of `run`
     search: list[str] | None = None
     ranges: dict[str, dict[str, Any]] = field(default_factory=dict)
     fixed: dict[str, Any] = field(default_factory=dict)
@@ -48,6 +53,16 @@ class StudySpec:
         if self.storage:
             return self.storage
         return default_storage_url(self.name, self.path.parent if self.path else "studies")
+
+    @property
+    def baseline_seeds(self) -> list[int]:
+        """The training seeds of the noise floor: the study's seed first (search trials run at it, paired)."""
+        return [self.seed + i for i in range(self.baseline_repeats)]
+
+    @property
+    def confirm_seeds(self) -> list[int]:
+        """Fresh seeds for confirmation, disjoint from the search's: a candidate was selected on its search seed."""
+        return [self.seed + self.baseline_repeats + i for i in range(self.confirm_repeats)]
 
 
 def _typed(table: dict, key: str, kinds: tuple, what: str, path: Any) -> Any:
@@ -85,6 +100,11 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
         spec.min_f1_retention = float(_typed(study, "min_f1_retention", (int, float), "min_f1_retention", path))
     if "energy" in study:
         spec.energy = _typed(study, "energy", (str,), "energy", path)
+    for key in ("baseline_repeats", "confirm_repeats"):
+        if key in study:
+            setattr(spec, key, _typed(study, key, (int,), key, path))
+    if "confirm" in study:
+        spec.confirm = _typed(study, "confirm", (bool,), "confirm", path)
     if "watts_per_core" in study:
         spec.watts_per_core = float(_typed(study, "watts_per_core", (int, float), "watts_per_core", path))
     spec.description = str(study.get("description", ""))
@@ -123,6 +143,16 @@ def validate(spec: StudySpec) -> None:
         raise GreenknobsError(f"{where}: unknown sampler '{spec.sampler}': {hint}choose one of {', '.join(SAMPLERS)}")
     if spec.n_trials < 1:
         raise GreenknobsError(f"{where}: n_trials must be at least 1 (the baseline), not {spec.n_trials}")
+    if spec.baseline_repeats < 3:
+        raise GreenknobsError(f"{where}: baseline_repeats = {spec.baseline_repeats} cannot measure a noise floor: the "
+                              "baseline runs at 3 or more training seeds (the default is 3)")
+    if spec.confirm_repeats < 2:
+        raise GreenknobsError(f"{where}: confirm_repeats = {spec.confirm_repeats} gives no interval: confirm at 2 or "
+                              "more paired seeds (the default is 3)")
+    if spec.n_trials < spec.baseline_repeats + 1:
+        raise GreenknobsError(f"{where}: n_trials = {spec.n_trials} leaves no run for the search after the "
+                              f"baseline's {spec.baseline_repeats} seeds: the budget counts training runs; set "
+                              f"n_trials to at least {spec.baseline_repeats + 1}")
     if spec.timeout_s is not None and spec.timeout_s <= 0:
         raise GreenknobsError(f"{where}: timeout_s must be positive, not {spec.timeout_s:g}")
     if not 0.0 < spec.min_f1_retention <= 1.0:

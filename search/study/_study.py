@@ -19,8 +19,10 @@ from optuna.trial import TrialState
 from greenknobs._errors import GreenknobsError
 from greenknobs.objectives import Pipeline, TrialFailed, TrialResult
 from greenknobs.search.study import _lost
+from greenknobs.search.records import _noise as noise
 from greenknobs.search.records import _records as rec
 from greenknobs.search.records._records import METER_ATTR, SPEC_ATTR
+from greenknobs.search.samplers._cascade import PLAN_ATTR
 from greenknobs.search.samplers._factory import make_sampler
 from greenknobs.search.study._spec import StudySpec
 from greenknobs.search.study._storage import open_storage
@@ -96,7 +98,8 @@ def open_study(spec: StudySpec, *, storage_url: str | None = None, sampler: str 
         ensure_baseline(ctx)
     else:
         _wait_until_recorded(study)
-    _check_or_record(study, spec, meter, space)  # records the energy source last: it marks the study ready
+    f1_kind = "positive-class" if pipeline.splits.num_labels == 2 else "macro"
+    _check_or_record(study, spec, meter, space, f1_kind)  # records the energy source last: it marks the study ready
     prepare_worker(ctx)  # GPU caps a stopped worker left on this host; the warm-up's reach (issue 13)
     return ctx
 
@@ -126,17 +129,20 @@ def spec_record(spec: StudySpec, space: Any) -> dict[str, Any]:
     return {
         "task": spec.task.to_table(), "search": sorted(space.searched), "ranges": spec.ranges, "fixed": spec.fixed,
         "min_f1_retention": spec.min_f1_retention, "sampler": spec.sampler, "seed": spec.seed,
-        "baseline": space.baseline(),
+        "baseline": space.baseline(), "baseline_repeats": spec.baseline_repeats,
+        "confirm_repeats": spec.confirm_repeats, "budget_unit": "runs",
     }
 
 
-def _check_or_record(study: optuna.Study, spec: StudySpec, meter: Any, space: Any) -> None:
+def _check_or_record(study: optuna.Study, spec: StudySpec, meter: Any, space: Any, f1_kind: str) -> None:
+    from greenknobs.search.records._constraints import metric_names
+
     recorded = study.user_attrs.get(METER_ATTR)
     here = {"source": meter.source, **{k: v for k, v in meter.hardware.items() if k in ("gpu", "gpu_count", "cpu")}}
     if recorded is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(list(rec.METRIC_NAMES))
+            study.set_metric_names(metric_names(meter.source, f1_kind, spec.task.eval_split))
         study.set_user_attr(SPEC_ATTR, spec_record(spec, space))
         study.set_user_attr(METER_ATTR, here)
         return
@@ -149,7 +155,7 @@ def _check_or_record(study: optuna.Study, spec: StudySpec, meter: Any, space: An
         )
     old = study.user_attrs.get(SPEC_ATTR, {})
     new = spec_record(spec, space)
-    for key in ("task", "search", "fixed", "min_f1_retention"):
+    for key in ("task", "search", "fixed", "min_f1_retention", "seed", "baseline_repeats"):
         if key in old and old[key] != new[key]:
             raise GreenknobsError(
                 f"study '{spec.name}' exists with a different {key} ({old[key]!r}); resuming it with {new[key]!r} "
@@ -167,14 +173,15 @@ def ensure_baseline(ctx: StudyContext) -> None:
 
 
 def _budgeted(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
-    """The trials a budget counts: not `confirm` repeats, not surplus starts, not lost trials that were queued again
-    (their retry takes over the slot, so a Ctrl-C or a killed worker does not eat the budget)."""
+    """The trials a budget counts: not surplus starts, not lost trials that were queued again (their retry takes over
+    the slot, so a Ctrl-C or a killed worker does not eat the budget). Confirmation runs live in another study."""
     retried = _lost.retried_numbers(trials)
-    return [t for t in trials if rec.role_of(t) not in ("confirm", SURPLUS) and t.number not in retried]
+    return [t for t in trials if rec.role_of(t) != SURPLUS and t.number not in retried]
 
 
 def finished_count(study: optuna.Study) -> int:
-    return sum(1 for t in _budgeted(study.get_trials(deepcopy=False)) if t.state in FINISHED)
+    """Training runs the finished trials made (the budget's unit): the baseline's k seeds, re-measurements too."""
+    return sum(rec.budget_runs(t) for t in _budgeted(study.get_trials(deepcopy=False)) if t.state in FINISHED)
 
 
 def _claimed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -184,23 +191,35 @@ def _claimed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return sorted(trials, key=lambda t: (t.datetime_start or datetime.min, t.number))
 
 
+def runs_claimed(study: optuna.Study, baseline_runs: int, exclude: int | None = None) -> int:
+    """Runs of the budget taken by finished and running trials (a running baseline counts its planned k)."""
+    return sum(rec.budget_runs(t, baseline_runs) for t in _claimed(study) if t.number != exclude)
+
+
 class _StopAtBudget:
-    """After each trial: stop this worker once finished + running trials (every worker's) fill the budget.
+    """After each trial: stop this worker once finished + running runs (every worker's) fill the budget.
 
-    Like optuna's MaxTrialsCallback, but counting trials still running elsewhere, so N workers do not start
-    N - 1 trials too many at the end; first it fails trials of dead workers, whose retries still need a slot."""
+    Like optuna's MaxTrialsCallback, but counting training runs, and trials still running elsewhere, so N workers do
+    not start N - 1 trials too many at the end; first it fails trials of dead workers, whose retries still need a
+    slot."""
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, baseline_runs: int) -> None:
         self.budget = budget
+        self.baseline_runs = baseline_runs
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         _lost.recover_lost_trials(study)
-        if len(_claimed(study)) >= self.budget:
+        if runs_claimed(study, self.baseline_runs) >= self.budget:
             study.stop()
 
 
 class Objective:
-    """One trial: suggest a configuration, run the pipeline, store the result against the baseline.
+    """One trial: suggest a configuration, run it at its seeds, judge it against the noise floor, store it.
+
+    The baseline runs at the study's k seeds: its spread is the noise floor. Any other trial runs at the study's seed
+    (paired with the baseline's first run); when its F1 lies within noise of the floor it runs again at the
+    baseline's other seeds, within the budget, before its verdict (records/_noise.py). The values Optuna is told are
+    the means over the runs.
 
     A configuration that cannot train (NaN or diverging loss, out of memory, a library error) fails its trial with
     the reason and the joules it burned, and the study goes on. Ctrl-C or SIGTERM fails the running trial as
@@ -220,7 +239,7 @@ class Objective:
         _lost.stamp(trial)
         if self.budget is not None and role != "baseline" and self._over_budget(trial):
             trial.set_user_attr(rec.ROLE, SURPLUS)
-            raise optuna.TrialPruned(f"the budget of {self.budget} trials was filled by other workers first")
+            raise optuna.TrialPruned(f"the budget of {self.budget} runs was filled by other workers first")
         if self.on_trial:
             self.on_trial(trial, role)
         try:
@@ -237,32 +256,78 @@ class Objective:
             trial.set_user_attr(rec.FAIL_REASON, f"refused before training: {err}")
             raise TrialFailed(f"refused before training: {err}") from None
         trial.set_user_attr(rec.CONFIG, config)
+        results: list[TrialResult] = []
+        if role == "baseline":
+            for seed in ctx.spec.baseline_seeds:
+                results.append(self._measure(trial, config, seed, results, len(ctx.spec.baseline_seeds)))
+            floor, verdict = noise.floor_of(map(rec.measure_of, results), ctx.spec.min_f1_retention), None
+        else:
+            first_seed = int(trial.user_attrs.get(rec.SEED, ctx.spec.seed))
+            results.append(self._measure(trial, config, first_seed, results, 1))
+            try:
+                floor = _wait_for_noise_floor(ctx.study, ctx.spec.min_f1_retention,
+                                              run_waiting_baseline=self._run_waiting_baseline)
+            except TrialFailed as err:  # trained and measured, but nothing to compare it with
+                self._failed(trial, err.reason, self._spent(results))
+                raise
+            verdict = floor.judge([rec.measure_of(r) for r in results], self._max_runs(trial, floor, role))
+            while verdict.needs_more_seeds:
+                seed = next(s for s in floor.seeds if s not in {r.seed for r in results})
+                results.append(self._measure(trial, config, seed, results, floor.n))
+                verdict = floor.judge([rec.measure_of(r) for r in results], self._max_runs(trial, floor, role))
+        values = rec.store_result(trial, results, floor, verdict)
+        plan = ctx.study._storage.get_trial(trial._trial_id).system_attrs.get(PLAN_ATTR, {})
+        stage = plan.get("stage") if role == "search" else None
+        _save_note(trial, rec.note_markdown(trial.number, stage or role, results, ctx.space.differences(config),
+                                            floor, verdict))
+        return values
+
+    def _measure(self, trial: optuna.Trial, config: dict[str, Any], seed: int, done: list[TrialResult],
+                 of: int) -> TrialResult:
+        """One run at `seed`; a failure fails the trial with every joule its runs burned."""
+        if of > 1:
+            self.ctx.pipeline._emit("run", run=len(done) + 1, runs=of, seed=seed)
         try:
-            result = ctx.pipeline.run(config)
+            return self.ctx.pipeline.run(config, seed=seed)
         except (TrialFailed, GreenknobsError, RuntimeError, ValueError, TypeError, AssertionError, MemoryError,
                 ImportError, OSError) as err:
             # A library error in one configuration fails that trial, not the study; Ctrl-C and SIGTERM still stop.
+            burned = self._spent(done)
+            for phase, joules in getattr(err, "phase_energy_j", {}).items():
+                burned[phase] = burned.get(phase, 0.0) + joules
             if not isinstance(err, TrialFailed):
-                reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0][:300] if str(err).strip() else ''}"
-                failed = TrialFailed(reason)
-                failed.phase_energy_j = getattr(err, "phase_energy_j", {})  # type: ignore[attr-defined]
-                err = failed
-            self._failed(trial, err.reason, getattr(err, "phase_energy_j", {}))
+                text = str(err).strip()
+                err = TrialFailed(f"{type(err).__name__}: {text.splitlines()[0][:300] if text else ''}")
+            err.phase_energy_j = burned  # type: ignore[attr-defined]
+            self._failed(trial, err.reason, burned)
             raise err from None
-        baseline_t = rec.baseline_trial(ctx.study)
-        baseline = rec.result_of(baseline_t) if baseline_t is not None and role != "baseline" else None
-        if role != "baseline" and baseline is None:
-            try:
-                baseline = _wait_for_baseline(ctx.study, run_waiting_baseline=self._run_waiting_baseline)
-            except TrialFailed as err:  # trained and measured, but nothing to compare it with
-                self._failed(trial, err.reason, result.phase_energy_j)
-                raise
-        rec.store_result(trial, result, baseline, ctx.spec.min_f1_retention)
-        _save_note(trial, rec.note_markdown(trial.number, result, ctx.space.differences(config), baseline,
-                                            ctx.spec.min_f1_retention))
-        return result.energy_j, result.f1
+        except KeyboardInterrupt as err:
+            burned = self._spent(done)
+            for phase, joules in getattr(err, "phase_energy_j", {}).items():
+                burned[phase] = burned.get(phase, 0.0) + joules
+            err.phase_energy_j = burned  # type: ignore[attr-defined]
+            raise
+
+    @staticmethod
+    def _spent(results: list[TrialResult]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for r in results:
+            for phase, joules in r.phase_energy_j.items():
+                out[phase] = out.get(phase, 0.0) + joules
+        return out
+
+    def _max_runs(self, trial: optuna.Trial, floor: noise.NoiseFloor, role: str) -> int:
+        """How many seeds this trial may be measured at: the baseline's, as far as the budget allows."""
+        if role != "search":
+            return 1
+        if self.budget is None:
+            return floor.n
+        left = self.budget - runs_claimed(self.ctx.study, self.ctx.spec.baseline_repeats, exclude=trial.number)
+        return max(1, min(floor.n, left))
 
     def _failed(self, trial: optuna.Trial, reason: str, burned: dict[str, float]) -> None:
+        if rec.FAIL_REASON in self.ctx.study._storage.get_trial(trial._trial_id).user_attrs:
+            return  # recorded already, by the run that failed
         trial.set_user_attr(rec.FAIL_REASON, reason)
         trial.set_user_attr("energy_j_burned", sum(burned.values()))
         _save_note(trial, f"## Trial {trial.number} — FAILED\n\n{reason}\n\nEnergy burned before it failed "
@@ -279,8 +344,12 @@ class Objective:
             pass  # a second Ctrl-C: stop now; the next start fails the trial as lost and queues it then
 
     def _over_budget(self, trial: optuna.Trial) -> bool:
-        claimed = [t.number for t in _claimed(self.ctx.study)]
-        return trial.number in claimed[self.budget:]
+        used = 0
+        for t in _claimed(self.ctx.study):
+            if t.number == trial.number:
+                return used >= self.budget
+            used += rec.budget_runs(t, self.ctx.spec.baseline_repeats)
+        return False
 
     def _run_waiting_baseline(self) -> bool:
         """The baseline was lost and queued again while this worker waited for it: claim it and run it here, since
@@ -323,15 +392,15 @@ def _free_memory() -> None:
         pass
 
 
-def _wait_for_baseline(study: optuna.Study, timeout_s: float = 6 * 3600,
-                       run_waiting_baseline: Callable[[], bool] | None = None) -> TrialResult:
-    """Another worker is still running the baseline: constraints are relative to it, so wait for it. Meanwhile a
-    baseline whose worker died is failed and queued again (`recover_lost_trials`), and then run here."""
+def _wait_for_noise_floor(study: optuna.Study, min_retention: float, timeout_s: float = 6 * 3600,
+                          run_waiting_baseline: Callable[[], bool] | None = None) -> noise.NoiseFloor:
+    """Another worker is still running the baseline: every verdict is relative to its noise floor, so wait for it.
+    Meanwhile a baseline whose worker died is failed and queued again (`recover_lost_trials`), and then run here."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        t = rec.baseline_trial(study)
-        if t is not None:
-            return rec.result_of(t)
+        floor = rec.noise_floor(study, min_retention)
+        if floor is not None:
+            return floor
         _lost.recover_lost_trials(study)
         states = [x.state for x in study.get_trials(deepcopy=False) if rec.role_of(x) == "baseline"]
         if states and all(s in (TrialState.FAIL,) for s in states):
@@ -360,12 +429,13 @@ def run_study(ctx: StudyContext, *, n_trials: int | None = None, timeout_s: floa
     display = StudyProgress(ctx, budget, prefix=f"[{label}] " if label else "") if show_progress else None
     if display:
         ctx.pipeline.progress = display.phase
-    if len(_claimed(ctx.study)) < budget:
-        # n_trials=None: the budget callback stops the loop, counting every worker's trials, retries included.
+    k = ctx.spec.baseline_repeats
+    if runs_claimed(ctx.study, k) < budget:
+        # n_trials=None: the budget callback stops the loop, counting every worker's runs, retries included.
         ctx.study.optimize(
             Objective(ctx, on_trial=display.trial_started if display else None, budget=budget),
             n_trials=None, timeout=timeout_s, catch=(TrialFailed,),
-            callbacks=[_StopAtBudget(budget)] + ([display.trial_finished] if display else []),
+            callbacks=[_StopAtBudget(budget, k)] + ([display.trial_finished] if display else []),
         )
     return {"finished": finished_count(ctx.study), "budget": budget}
 
@@ -392,11 +462,13 @@ class StudyProgress:
     def trial_started(self, trial: optuna.Trial, role: str) -> None:
         self.trial = trial.number
         done = finished_count(self.ctx.study)
-        self._print(f"[{done}/{self.budget}] trial {trial.number} ({role}) started")
+        self._print(f"[{done}/{self.budget} runs] trial {trial.number} ({role}) started")
 
     def phase(self, event: str, **info: Any) -> None:
         if event == "phase":
             self._print(f"    trial {self.trial}: {info['phase']}")
+        elif event == "run":
+            self._print(f"    trial {self.trial}: run {info['run']}/{info['runs']} at seed {info['seed']}")
         elif event == "epoch":
             self._print(f"    trial {self.trial}: epoch {info['epoch']}/{info['epochs']} · loss {info['loss']:.4f}")
 
@@ -404,12 +476,20 @@ class StudyProgress:
         done = finished_count(study)
         if trial.state == TrialState.COMPLETE:
             ua = trial.user_attrs
+            runs = int(ua.get("runs", 1))
+            reduction = ua.get("energy_reduction_pct", 0.0) / 100
             what = (f"{ua.get('energy_j', 0):,.0f} J ({ua.get('energy_source')}), {ua.get('f1_kind', 'F1')} F1 "
-                    f"{ua.get('f1', 0):.4f}, {ua.get('energy_reduction_pct', 0):+.1f}% energy, "
-                    f"{ua.get('f1_retention_pct', 0):.1f}% F1" + (" · infeasible" if not rec.is_feasible(trial) else ""))
+                    f"{ua.get('f1', 0):.4f}" + (f" (mean of {runs} runs)" if runs > 1 else ""))
+            verdict = ua.get(rec.VERDICT)
+            if verdict is not None:
+                what += (f", {noise.saving_text(reduction)}, {ua.get('f1_retention_pct', 0):.1f}% of the F1 · "
+                         f"{'feasible' if verdict['feasible'] else 'infeasible'}: {verdict['reason']}")
+            elif rec.role_of(trial) == "baseline":
+                floor = rec.noise_floor(study)
+                what += f" · {floor.text(rec.energy_word([ua.get('energy_source', '')]))}" if floor else ""
         else:
             what = f"{trial.state.name}: {trial.user_attrs.get(rec.FAIL_REASON, '')}"
-        best = max((t.user_attrs.get("energy_reduction_pct", 0.0) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                    if rec.is_feasible(t) and rec.role_of(t) != "baseline"), default=None)
-        best_text = f" · best feasible reduction {best:.1f}%" if best is not None else ""
-        self._print(f"[{done}/{self.budget}] trial {trial.number} {what}{best_text} · {time.perf_counter() - self.started:.0f} s")
+        best = max((t.user_attrs.get("energy_reduction_pct", 0.0) for t in rec.pareto_trials(study)), default=None)
+        best_text = f" · best feasible: {noise.saving_text(best / 100)}" if best is not None else ""
+        self._print(f"[{done}/{self.budget} runs] trial {trial.number} {what}{best_text} · "
+                    f"{time.perf_counter() - self.started:.0f} s")

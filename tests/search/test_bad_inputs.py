@@ -30,7 +30,7 @@ class Case:
 
 
 def _study(**replace: str) -> str:
-    text = STUDY.format(name="bad", n_trials=3, knobs='["batch_size", "drop_layers"]')
+    text = STUDY.format(name="bad", n_trials=5, knobs='["batch_size", "drop_layers"]')
     for old, new in replace.items():
         text = text.replace(old.replace("_EQ_", " = "), new)
     return text
@@ -51,14 +51,22 @@ CASES = [
     Case("unknown-top-level-table", ["run", "{study}"], ["unknown table(s) studdy", "allowed are"],
          toml=_study() + "\n[studdy]\nx = 1\n"),
     Case("unknown-study-key", ["run", "{study}"], ["unknown key(s) n_trial in [study]", "allowed are"],
-         toml=_study(n_trials_EQ_3="n_trial = 3")),
-    Case("n-trials-zero", ["run", "{study}"], ["n_trials must be at least 1", "not 0"], toml=_study(n_trials_EQ_3="n_trials = 0")),
+         toml=_study(n_trials_EQ_5="n_trial = 5")),
+    Case("n-trials-zero", ["run", "{study}"], ["n_trials must be at least 1", "not 0"], toml=_study(n_trials_EQ_5="n_trials = 0")),
     Case("n-trials-not-a-number", ["run", "{study}"], ["n_trials must be int", "'five'"],
-         toml=_study(n_trials_EQ_3='n_trials = "five"')),
+         toml=_study(n_trials_EQ_5='n_trials = "five"')),
     Case("negative-timeout", ["run", "{study}"], ["timeout_s must be positive", "-5"],
-         toml=_study(n_trials_EQ_3="n_trials = 3\ntimeout_s = -5")),
+         toml=_study(n_trials_EQ_5="n_trials = 5\ntimeout_s = -5")),
     Case("retention-above-one", ["run", "{study}"], ["min_f1_retention is a share of the baseline F1 in (0, 1]", "1.5"],
-         toml=_study(n_trials_EQ_3="n_trials = 3\nmin_f1_retention = 1.5")),
+         toml=_study(n_trials_EQ_5="n_trials = 5\nmin_f1_retention = 1.5")),
+    Case("baseline-repeats-two", ["run", "{study}"], ["baseline_repeats = 2 cannot measure a noise floor", "3 or more"],
+         toml=_study(n_trials_EQ_5="n_trials = 5\nbaseline_repeats = 2")),
+    Case("confirm-repeats-one", ["run", "{study}"], ["confirm_repeats = 1 gives no interval", "2 or more"],
+         toml=_study(n_trials_EQ_5="n_trials = 5\nconfirm_repeats = 1")),
+    Case("budget-below-the-noise-floor", ["run", "{study}"], ["n_trials = 3 leaves no run for the search",
+                                                             "at least 4"], toml=_study(n_trials_EQ_5="n_trials = 3")),
+    Case("confirm-not-a-bool", ["run", "{study}"], ["confirm must be bool", "'yes'"],
+         toml=_study(n_trials_EQ_5='n_trials = 5\nconfirm = "yes"')),
     Case("unknown-sampler", ["run", "{study}"], ["unknown sampler 'tpee'", "did you mean 'tpe'?"],
          toml=_study(sampler_EQ_="sampler = ").replace('"random"', '"tpee"')),
     Case("unknown-energy-meter", ["run", "{study}"], ["energy 'joulemeter' is not a meter", "auto, zeus or estimate"],
@@ -106,6 +114,11 @@ CASES = [
     Case("zero-workers", ["run", "{existing}", "--workers", "0"], ["--workers must be at least 1"]),
     Case("unknown-sampler-flag", ["run", "{existing}", "--sampler", "rnd"], ["unknown sampler 'rnd'", "random"]),
     Case("unknown-command", ["optimise", "{existing}"], ["invalid choice: 'optimise'"]),
+    Case("n-trials-flag-below-the-noise-floor", ["run", "{existing}", "--n-trials", "2"],
+         ["n_trials = 2 leaves no run for the search", "at least 4"]),
+    Case("confirm-one-repeat", ["confirm", "{existing}", "--repeats", "1"], ["--repeats 1 gives no interval"]),
+    Case("confirm-without-a-finished-baseline", ["confirm", "{existing}"], ["has no finished baseline",
+                                                                           "run `greenknobs run` first"]),
     # --- an existing study
     Case("resume-with-other-fixed-knobs", ["run", "{study}", "--storage", "{existing_storage}", "--study-name", "existing"],
          ["exists with a different fixed", "choose a new --study-name"], toml=_study(**{"epochs = 1": "epochs = 2"})),

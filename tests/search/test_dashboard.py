@@ -52,7 +52,9 @@ def test_study_trials_metric_names_and_notes_over_http(served, smoke_study):
     detail = _get(f"{base}/api/studies/{smoke['study_id']}")
     assert detail["name"] == "smoke"
     assert detail["directions"] == ["minimize", "maximize"]
-    assert detail["objective_names"] == ["energy_j", "f1"]
+    study = smoke_study.load()
+    source = study.trials[0].user_attrs["energy_source"]
+    assert detail["objective_names"] == [f"energy (J, {source})", "positive-class F1 (validation)"]
     study = smoke_study.load()
     trials = study.get_trials(deepcopy=False)
     assert [t["number"] for t in detail["trials"]] == [t.number for t in trials]
@@ -123,19 +125,19 @@ def test_missing_study_is_one_line_exit_2(smoke_study, capsys):
     assert code == 2 and err.startswith("greenknobs: error: no study named 'nosuch'") and err.count("\n") == 1
 
 
-def test_hypervolume_counts_only_feasible_non_confirm_trials_under_the_baseline():
+def test_hypervolume_counts_only_feasible_search_trials_under_the_baseline():
     import optuna
     from optuna.distributions import CategoricalDistribution
 
     study = optuna.create_study(directions=["minimize", "maximize"])
     for role, energy, f1, feasible in [("baseline", 100, 0.8, True), ("search", 40, 0.78, True),
-                                       ("search", 20, 0.9, False), ("confirm", 10, 0.9, True),
+                                       ("search", 20, 0.9, False), ("repeat", 10, 0.9, True),
                                        ("search", 60, 0.77, True), ("search", 70, 0.79, True)]:
         study.add_trial(optuna.trial.create_trial(
             values=[energy, f1], user_attrs={rec.ROLE: role}, params={"x": 0},
             distributions={"x": CategoricalDistribution([0])}, constraints={"c": -1.0 if feasible else 1.0}))
     history = hypervolume_history(study)
-    assert [h["trial"] for h in history] == [0, 1, 2, 4, 5]  # the confirm repeat (3) is not a search step
+    assert [h["trial"] for h in history] == [0, 1, 2, 4, 5]  # a deliberate repeat (3) is not a search step
     # (100 - 40) * 0.78 once trial 1 lands; trial 4 (60 J, 0.77) is dominated; trial 5 adds (100 - 70) * (0.79 - 0.78).
     assert [h["hypervolume"] for h in history] == pytest.approx([0.0, 46.8, 46.8, 46.8, 47.1])
     assert history[-1]["share"] == pytest.approx(47.1 / 100)

@@ -51,7 +51,7 @@ def _wait_for_training(name: str, storage: str, proc: subprocess.Popen, log: Pat
 
 
 def test_sigkill_mid_trial_loses_nothing_and_the_next_run_retries_that_trial_once(tmp_path):
-    study_file = write_study(tmp_path, "killed", n_trials=4)
+    study_file = write_study(tmp_path, "killed", n_trials=6)  # the baseline's 3 runs + 3 trials
     storage = f"journal:{tmp_path / 'killed.journal'}"
     log = tmp_path / "first.log"
     proc = _start_run(study_file, storage, log)
@@ -69,7 +69,7 @@ def test_sigkill_mid_trial_loses_nothing_and_the_next_run_retries_that_trial_onc
     second = subprocess.run(greenknobs("run", str(study_file), "--storage", storage), cwd=REPO, env=env(),
                             capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "4/4 trials finished" in second.stdout
+    assert "6/6 runs finished" in second.stdout
 
     study = load_study("killed", storage)
     trials = study.get_trials(deepcopy=False)
@@ -86,8 +86,8 @@ def test_sigkill_mid_trial_loses_nothing_and_the_next_run_retries_that_trial_onc
     assert len(retries) == 1, "the killed configuration runs again exactly once"
     assert retries[0].state == TrialState.COMPLETE and retries[0].params == lost.params
     assert rec.role_of(retries[0]) == rec.role_of(lost)
-    # The retry took over the killed trial's slot: 4 budgeted trials finished, nothing left behind.
-    assert finished_count(study) == 4
+    # The retry took over the killed trial's slot: 6 budgeted runs finished, nothing left behind.
+    assert finished_count(study) == 6
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
     assert [t.number for t in trials if rec.role_of(t) == "baseline" and t.state == TrialState.COMPLETE] == [0]
 
@@ -96,7 +96,7 @@ def test_sigkill_mid_trial_loses_nothing_and_the_next_run_retries_that_trial_onc
 def test_ctrl_c_or_sigterm_fails_the_running_trial_as_interrupted_and_exits_130(tmp_path, sig):
     """SIGTERM is what schedulers and `kill` send: handled like Ctrl-C. A real process, because an interrupt can land
     anywhere — in the middle of a lazy import, too — and must not leave the test process half-imported."""
-    study_file = write_study(tmp_path, "stopped", n_trials=3)
+    study_file = write_study(tmp_path, "stopped", n_trials=5)
     storage = f"journal:{tmp_path / 'stopped.journal'}"
     log = tmp_path / "run.log"
     proc = _start_run(study_file, storage, log)
@@ -124,7 +124,7 @@ def test_ctrl_c_or_sigterm_fails_the_running_trial_as_interrupted_and_exits_130(
 def test_a_worker_waiting_for_a_dead_baseline_runs_it_itself(tmp_path, tiny_pipeline):
     """Distributed failure: the worker running the baseline dies while another worker's trial waits for it. The
     waiting worker fails the dead baseline, and since nobody else may be free to take its retry, runs it itself."""
-    ctx = open_study(load_spec(write_study(tmp_path, "orphan", n_trials=2)), pipeline=tiny_pipeline)
+    ctx = open_study(load_spec(write_study(tmp_path, "orphan", n_trials=4)), pipeline=tiny_pipeline)
     study = ctx.study
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -144,6 +144,6 @@ def test_a_worker_waiting_for_a_dead_baseline_runs_it_itself(tmp_path, tiny_pipe
     retry = [t for t in trials if t.system_attrs.get(_lost.RETRY_OF) == 0]
     assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE and rec.role_of(retry[0]) == "baseline"
     assert trials[1].user_attrs["energy_reduction_pct"] == round(100 * (1 - energy_j / retry[0].values[0]), 3)
-    assert finished_count(study) == 2
+    assert finished_count(study) == 4  # the baseline's 3 runs and the search trial's 1
     run_study(ctx, show_progress=False)  # the budget is already full: nothing more runs
     assert len(study.get_trials(deepcopy=False)) == len(trials)

@@ -35,22 +35,22 @@ _url = _durable.storage_url
 def test_create_resume_baseline_once_budget_and_status(kind, tmp_path, request, tiny_pipeline, capsys):
     url = _url(kind, tmp_path, request)
     name = unique(f"contract-{kind}")
-    study_file = write_study(tmp_path, name, n_trials=2)
+    study_file = write_study(tmp_path, name, n_trials=4)  # runs: the baseline's 3 seeds + 1 trial
 
     ctx = open_study(load_spec(study_file), storage_url=url, pipeline=tiny_pipeline)
     assert [(t.number, t.state, rec.role_of(t)) for t in ctx.study.get_trials()] == [(0, TrialState.WAITING, "baseline")]
-    assert run_study(ctx, show_progress=False) == {"finished": 2, "budget": 2}
+    assert run_study(ctx, show_progress=False) == {"finished": 4, "budget": 4}
     first = [(t.number, t.state, t.values) for t in ctx.study.get_trials()]
     assert [(n, s) for n, s, _ in first] == [(0, TrialState.COMPLETE), (1, TrialState.COMPLETE)]
 
     # Resume in a fresh context, as a new process would: the budget is the study's, counted over both runs.
     again = open_study(load_spec(study_file), storage_url=url, pipeline=tiny_pipeline)
-    assert run_study(again, n_trials=3, show_progress=False) == {"finished": 3, "budget": 3}
+    assert run_study(again, n_trials=5, show_progress=False) == {"finished": 5, "budget": 5}
     trials = again.study.get_trials()
     assert [(t.number, t.state, t.values) for t in trials[:2]] == first
     assert [t.number for t in trials] == [0, 1, 2]
     assert [t.number for t in trials if rec.role_of(t) == "baseline"] == [0]  # queued once, never again
-    assert run_study(again, n_trials=3, show_progress=False)["finished"] == 3
+    assert run_study(again, n_trials=5, show_progress=False)["finished"] == 5
     assert len(again.study.get_trials()) == 3  # a met budget starts nothing
 
     capsys.readouterr()
@@ -69,7 +69,7 @@ def test_heartbeat_fails_a_silent_workers_trial_and_retries_it_once(tmp_path, re
     storage here (the heartbeat is RDBStorage's, the same code on PostgreSQL) and is always available."""
     kind = "sqlite"
     url = _url(kind, tmp_path, request)
-    spec = load_spec(write_study(tmp_path, unique(f"heartbeat-{kind}"), n_trials=2))
+    spec = load_spec(write_study(tmp_path, unique(f"heartbeat-{kind}"), n_trials=4))
     ctx = open_study(spec, storage_url=url, pipeline=tiny_pipeline, heartbeat_interval_s=1)
     study = ctx.study
     silent = study.ask()
@@ -77,7 +77,7 @@ def test_heartbeat_fails_a_silent_workers_trial_and_retries_it_once(tmp_path, re
     study._storage.record_heartbeat(silent._trial_id)
     time.sleep(4 + 1.5)  # grace period: 4 heartbeat intervals
 
-    assert run_study(ctx, show_progress=False) == {"finished": 2, "budget": 2}
+    assert run_study(ctx, show_progress=False) == {"finished": 4, "budget": 4}
     trials = study.get_trials()
     assert trials[0].state == TrialState.FAIL and rec.role_of(trials[0]) == "baseline"
     retries = [t for t in trials if t.system_attrs.get(_lost.RETRY_OF) == 0]
@@ -85,4 +85,4 @@ def test_heartbeat_fails_a_silent_workers_trial_and_retries_it_once(tmp_path, re
     assert retries[0].state == TrialState.COMPLETE and rec.role_of(retries[0]) == "baseline"
     assert not trials[0].params  # lost before it suggested anything: the retry still runs the baseline config
     assert retries[0].params == ctx.space.params_of(ctx.space.baseline())
-    assert finished_count(study) == 2 and len(trials) == 3
+    assert finished_count(study) == 4 and len(trials) == 3

@@ -17,7 +17,8 @@ from greenknobs.search.records import _records as rec
 from greenknobs.search.study import _workers
 from greenknobs.search.cli._main import main
 from greenknobs.search.study._spec import load_spec
-from greenknobs.search.study._study import METER_ATTR, finished_count, load_study, open_study
+from greenknobs.search.records._records import METER_ATTR
+from greenknobs.search.study._study import finished_count, load_study, open_study
 
 sys.path.insert(0, str(Path(__file__).parent))
 import _durable  # noqa: E402
@@ -34,7 +35,8 @@ def _check_shared_budget(study, budget: int) -> list:
     numbers = [t.number for t in trials]
     assert numbers == list(range(len(trials))), "trial numbers are unique and gapless"
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert len(complete) == budget == finished_count(study)
+    # The budget counts training runs: the baseline's 3 seeds, then a run per search trial (or more, re-measured).
+    assert sum(rec.budget_runs(t) for t in complete) == budget == finished_count(study)
     # Only a trial that lost a race for the last slot may exist beside them, pruned before it ran anything.
     assert all(t.state == TrialState.COMPLETE or rec.role_of(t) == "surplus" for t in trials), \
         [(t.number, t.state.name, rec.role_of(t)) for t in trials]
@@ -42,8 +44,9 @@ def _check_shared_budget(study, budget: int) -> list:
     base = trials[0].values[0]
     for t in complete:  # no lost results: every trial stored its measurement and its comparison with the baseline
         result = rec.result_of(t)
-        assert result is not None and result.energy_j == t.values[0] and result.f1 == t.values[1]
-        assert t.user_attrs["energy_reduction_pct"] == round(100 * (1 - t.values[0] / base), 3)
+        assert result is not None and [r.seed for r in rec.runs_of(t)][0] == result.seed
+        if rec.role_of(t) != "baseline":
+            assert t.user_attrs["energy_reduction_pct"] == round(100 * (1 - t.values[0] / base), 3)
     return complete
 
 
@@ -51,7 +54,7 @@ def test_three_workers_on_postgresql_share_one_budget(postgres_url, tmp_path):
     """Distributed as on several hosts: three workers started at once on an empty database race to create the
     study; exactly one creates it and queues the baseline, the others join; together they finish the budget."""
     name = unique("distributed")
-    study_file = write_study(tmp_path, name, n_trials=5)
+    study_file = write_study(tmp_path, name, n_trials=7)
     logs = [tmp_path / f"w{i}.log" for i in range(3)]
     procs = []
     for log in logs:
@@ -66,9 +69,9 @@ def test_three_workers_on_postgresql_share_one_budget(postgres_url, tmp_path):
     outputs = [log.read_text() for log in logs]
     assert codes == [0, 0, 0], "\n---\n".join(o[-2000:] for o in outputs)
     # A worker stops once the budget is claimed; the last one to finish sees it full.
-    assert all(" trials finished" in o for o in outputs) and any("5/5 trials finished" in o for o in outputs)
+    assert all(" runs finished" in o for o in outputs) and any("7/7 runs finished" in o for o in outputs)
     study = load_study(name, postgres_url)
-    complete = _check_shared_budget(study, 5)
+    complete = _check_shared_budget(study, 7)
     # Each trial names its worker; the study names its energy source once, for every worker.
     assert all(t.user_attrs[_lost.HOST] == _lost.this_host() for t in complete)
     assert study.user_attrs[METER_ATTR]["source"] == "estimated"
@@ -76,7 +79,7 @@ def test_three_workers_on_postgresql_share_one_budget(postgres_url, tmp_path):
 
 
 def test_run_workers_splits_the_cores_and_shares_the_journal(tmp_path):
-    study_file = write_study(tmp_path, "parallel", n_trials=4)
+    study_file = write_study(tmp_path, "parallel", n_trials=6)
     storage = f"journal:{tmp_path / 'parallel.journal'}"
     done = subprocess.run(greenknobs("run", str(study_file), "--storage", storage, "--workers", "2"), cwd=REPO,
                           env=env(), capture_output=True, text=True, timeout=420)
@@ -84,8 +87,8 @@ def test_run_workers_splits_the_cores_and_shares_the_journal(tmp_path):
     threads = max(1, _workers.cpu_cores() // 2)
     assert f"2 workers on {_workers.cpu_cores()} CPU core(s), no GPU: {threads} torch thread(s) per worker" in done.stderr
     assert "[w1]" in done.stderr and "[w2]" in done.stderr
-    assert "4/4 trials finished" in done.stdout
-    _check_shared_budget(load_study("parallel", storage), 4)
+    assert "6/6 runs finished" in done.stdout
+    _check_shared_budget(load_study("parallel", storage), 6)
 
 
 def _one_error_line(err: str) -> str:
@@ -148,18 +151,19 @@ def test_a_worker_whose_meter_differs_from_the_study_is_refused(command, tmp_pat
 def test_a_trial_started_after_the_budget_is_claimed_is_pruned_as_surplus(tmp_path, tiny_pipeline):
     """Two workers that finish at the same moment may both start a trial for the last slot; the one that claimed it
     later steps back before running anything, so the budget holds exactly. Here two other live workers (this
-    process, as far as the storage can tell) hold both slots of a budget of 2 when a third trial starts."""
+    process, as far as the storage can tell) hold all 4 runs of the budget (the baseline's 3, a search trial's 1)
+    when a third trial starts."""
     import optuna
 
     from greenknobs.search.study._study import Objective
 
-    ctx = open_study(load_spec(write_study(tmp_path, "surplus", n_trials=2)), pipeline=tiny_pipeline)
+    ctx = open_study(load_spec(write_study(tmp_path, "surplus", n_trials=4)), pipeline=tiny_pipeline)
     study = ctx.study
     for claimed in (study.ask(), study.ask()):  # the baseline and one search trial, running elsewhere
         _lost.stamp(claimed)
     late = study.ask()
-    with pytest.raises(optuna.TrialPruned, match="budget of 2 trials was filled"):
-        Objective(ctx, budget=2)(late)
+    with pytest.raises(optuna.TrialPruned, match="budget of 4 runs was filled"):
+        Objective(ctx, budget=4)(late)
     study.tell(late, state=TrialState.PRUNED)
     trials = study.get_trials(deepcopy=False)
     assert [rec.role_of(t) for t in trials] == ["baseline", "search", "surplus"]
