@@ -9,6 +9,7 @@ import functools
 import random
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -75,10 +76,15 @@ class Pipeline:
         sibling.task = dataclasses.replace(self.task, eval_split=split)
         return sibling
 
-    def run(self, config: Mapping[str, Any], seed: int | None = None) -> TrialResult:
+    def run(self, config: Mapping[str, Any], seed: int | None = None,
+            monitor: Callable[[Report], None] | None = None) -> TrialResult:
         """`config` must be complete (Space.complete); raises TrialFailed with the joules burned attached.
         `seed` (default: the pipeline's) decides the training subsample, the data order and the head's
-        initialisation: repeats at different seeds measure the F1 spread, not only the meter's."""
+        initialisation: repeats at different seeds measure the F1 spread, not only the meter's.
+
+        `monitor` (early stopping): after each of `_train.report_steps`, a fixed seeded slice of the evaluation split
+        is scored inside its own energy window ("monitor", charged to the trial but kept out of the configuration's
+        joules) and `monitor(report)` is called; it may raise to stop the trial, which then carries its curve."""
         config = dict(config)
         seed = self.seed if seed is None else seed
         paid_warmup = self.warmup_reading is None
@@ -110,9 +116,15 @@ class Pipeline:
                     built = _build.build_model(config, config["model"], self.splits.num_labels, device, self.task.lora_targets)
                 readings["model"] = got[0]
                 self._emit("phase", phase="training")
-                with self.meter.window("training") as got:
-                    trained = _train.train(built.model, train_set, config, device, tokenizer.pad_token_id, seed, self._emit)
-                readings["training"] = got[0]
+                training = _Segments(self.meter, "training")
+                hook = None
+                if monitor is not None:
+                    hook = self._monitor_hook(built.model, eval_set, config, tokenizer.pad_token_id, training,
+                                              sum(r.energy_j for r in readings.values()), monitor, extra)
+                with training:
+                    trained = _train.train(built.model, train_set, config, device, tokenizer.pad_token_id, seed,
+                                           self._emit, monitor=hook)
+                readings["training"] = training.total()
                 self._emit("phase", phase="inference")
                 with self.meter.window("inference") as got:
                     served, info = _infer.prepare(built.model, config, device)
@@ -125,6 +137,7 @@ class Pipeline:
         except BaseException as err:
             # Whatever stopped the trial, the joules it burned are part of what the search cost.
             err.phase_energy_j = self._burned(first)  # type: ignore[attr-defined]
+            err.curve = [r.to_dict() for r in extra.get("curve", [])]  # type: ignore[attr-defined]
             raise
         scores = score(eval_set.labels, preds, self.splits.num_labels, self.splits.majority_label,
                        prior=self.splits.class_counts)
@@ -145,6 +158,8 @@ class Pipeline:
             quantized_linear_layers=info.get("quantized_linear_layers", 0),
             epoch_losses=trained["epoch_losses"], reused_phases=reused, hardware=dict(self.meter.hardware),
             warmup_energy_j=warmup.energy_j if warmup else 0.0, warmup_time_s=warmup.time_s if warmup else 0.0,
+            monitor_energy_j=sum(r.energy_j for r in extra.get("monitor", [])),
+            curve=[r.to_dict() for r in extra.get("curve", [])],
         )
 
     def warm_up(self, config: Mapping[str, Any]) -> None:
@@ -173,6 +188,35 @@ class Pipeline:
                 except Exception as err:  # the trial that uses it fails with its own reason; this one is a warm-up
                     logging.getLogger(__name__).info("warm-up of %s failed: %s", what, err)
         self.warmup_reading = got[0]
+
+    def _monitor_hook(self, model: Any, eval_set: Encoded, config: Mapping[str, Any], pad_token_id: int,
+                      training: _Segments, before_j: float, monitor: Callable[[Report], None],
+                      extra: dict[str, Any]) -> Callable[[int, int], None]:
+        """The training loop's report hook: pause the training window, score the slice in a "monitor" window,
+        report, resume. Scoring runs in eval mode under inference_mode: no RNG draw, no gradient, so the run trains
+        exactly as it would unmonitored."""
+        part = eval_slice(eval_set, self.task.dataset.seed)
+        extra.setdefault("curve", [])
+        extra.setdefault("monitor", [])
+
+        def hook(step: int, total: int) -> None:
+            training.pause()
+            with self.meter.window("monitor") as got:
+                model.eval()
+                preds = _infer.predict(model, part, config["infer_batch_size"], self.hardware.device, pad_token_id)
+                model.train()
+            extra["monitor"].append(got[0])
+            scores = score(part.labels, preds, self.splits.num_labels, self.splits.majority_label,
+                           prior=self.splits.class_counts)
+            report = Report(at=step / total, f1=scores.f1, one_class=len(scores.predicted_counts) <= 1,
+                            energy_j=before_j + training.energy_j(),
+                            monitor_j=sum(r.energy_j for r in extra["monitor"]))
+            extra["curve"].append(report)
+            self._emit("report", at=report.at, f1=report.f1)
+            monitor(report)
+            training.resume()
+
+        return hook
 
     def _burned(self, first: int) -> dict[str, float]:
         return {r.phase: r.energy_j for r in self.meter.readings[first:]}
@@ -220,3 +264,67 @@ class Pipeline:
             encode(tokenizer, split["text"], split["label"], config["max_length"], config["padding"]),
             tokenizer,
         )
+
+
+@dataclass(frozen=True)
+class Report:
+    """One intermediate report of a monitored run (early stopping)."""
+
+    at: float  # share of the run's optimizer steps done
+    f1: float  # on the fixed evaluation slice
+    one_class: bool  # the slice was given one class only
+    energy_j: float  # the run's joules so far (data, model, training), the monitor's own left out
+    monitor_j: float  # the joules scoring the slices took so far
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+SLICE_SHARE, SLICE_MIN, SLICE_MAX = 0.25, 50, 250
+
+
+def eval_slice(data: Encoded, seed: int) -> Encoded:
+    """A fixed, seeded quarter of the evaluation split (50 to 250 examples): the same texts for every trial."""
+    n = len(data)
+    k = min(n, max(min(SLICE_MIN, n), min(SLICE_MAX, round(SLICE_SHARE * n))))
+    keep = sorted(random.Random(f"greenknobs-slice:{seed}:{n}").sample(range(n), k))
+    return Encoded({key: [values[i] for i in keep] for key, values in data.features.items()},
+                   [data.labels[i] for i in keep])
+
+
+class _Segments:
+    """An energy window that can pause (a monitor scores a slice in its own window) and resume; its reading is the
+    sum of its segments. Closed on any exit, as `EnergyMeter.window` is."""
+
+    def __init__(self, meter: Any, phase: str) -> None:
+        self.meter, self.phase = meter, phase
+        self.readings: list[Any] = []
+        self.open = False
+
+    def __enter__(self) -> _Segments:
+        self.resume()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.pause()
+
+    def pause(self) -> None:
+        if self.open:
+            self.readings.append(self.meter.end(self.phase))
+            self.open = False
+
+    def resume(self) -> None:
+        if not self.open:
+            self.meter.begin(self.phase)
+            self.open = True
+
+    def energy_j(self) -> float:
+        return sum(r.energy_j for r in self.readings)
+
+    def total(self) -> Any:
+        from greenknobs.objectives.energy import EnergyReading
+
+        rs = self.readings
+        return EnergyReading(self.phase, *(sum(getattr(r, f) for r in rs) for f in
+                                           ("energy_j", "gpu_energy_j", "cpu_energy_j", "dram_energy_j", "time_s")),
+                             rs[0].source)

@@ -45,6 +45,10 @@ class TrialResult:
     # trial: part of what the search spent, never of what the configuration costs (not in energy_j).
     warmup_energy_j: float = 0.0
     warmup_time_s: float = 0.0
+    # Early stopping's slice scoring (objectives/_pipeline.py, Report): charged to what the search spent, kept out of
+    # energy_j (what the configuration costs); and the curve of intermediate reports of a monitored run.
+    monitor_energy_j: float = 0.0
+    curve: list[dict[str, Any]] = field(default_factory=list)
     hardware: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from greenknobs.objectives._pipeline import Pipeline
+from greenknobs.objectives._pipeline import Pipeline, Report
 from greenknobs.objectives._result import PIPELINE_PHASES, TrialResult
 from greenknobs.objectives._tasks import Task
 from greenknobs.spaces import Hardware, TaskInfo
@@ -34,6 +34,9 @@ class Response:
     degenerate: bool = False
     degenerate_reason: str = ""
     time_s: float = 0.0
+    # Early stopping's intermediate reports, as (share of training done, slice F1, one class only); the joules so far
+    # are the data and model phases plus that share of training.
+    curve: tuple[tuple[float, float, bool], ...] = ()
 
 
 Respond = Callable[[Mapping[str, Any], int, str], Response]  # (config, seed, split) -> Response
@@ -81,12 +84,23 @@ class SimulatedPipeline(Pipeline):
     def warm_up(self, config: Mapping[str, Any]) -> None:  # nothing to warm
         return None
 
-    def run(self, config: Mapping[str, Any], seed: int | None = None) -> TrialResult:
+    def run(self, config: Mapping[str, Any], seed: int | None = None, monitor: Any = None) -> TrialResult:
         config = dict(config)
         seed = self.seed if seed is None else seed
         self.runs += 1
         r = self.respond(config, seed, self.task.eval_split)
         phases = {p: float(r.phase_energy_j.get(p, 0.0)) for p in PIPELINE_PHASES}
+        curve: list[Report] = []
+        if monitor is not None:
+            for at, f1, one_class in r.curve:
+                curve.append(Report(at, f1, one_class, phases["data"] + phases["model"] + at * phases["training"], 0.0))
+                try:
+                    monitor(curve[-1])
+                except BaseException as err:  # stopped: what it burned so far, as the real pipeline says it
+                    err.phase_energy_j = {"data": phases["data"], "model": phases["model"],  # type: ignore[attr-defined]
+                                          "training": at * phases["training"]}
+                    err.curve = [c.to_dict() for c in curve]  # type: ignore[attr-defined]
+                    raise
         kind = "positive-class" if self._num_labels == 2 else "macro"
         return TrialResult(
             task=self.task.name, model=config.get("model", "simulated"), config=config, seed=seed,
@@ -96,4 +110,5 @@ class SimulatedPipeline(Pipeline):
             degenerate=r.degenerate, degenerate_reason=r.degenerate_reason or ("simulated collapse" if r.degenerate else ""),
             predicted_counts={}, trainable_params=0, total_params=0, layers=self._layers, lora_modules=0, n_train=0,
             n_eval=0, eval_split=self.task.eval_split, token_width=int(config.get("max_length", 0)),
+            curve=[c.to_dict() for c in curve],
         )

@@ -23,6 +23,13 @@ class TrialFailed(Exception):
 
 
 Progress = Callable[..., None]
+Monitor = Callable[[int, int], None]  # (optimizer steps done, steps in all): may raise to stop the trial
+REPORTS = 3  # intermediate reports per trial, at even shares of its optimizer steps (25%, 50%, 75%)
+
+
+def report_steps(total_steps: int, reports: int = REPORTS) -> list[int]:
+    """The optimizer steps after which a monitored trial reports, the last step excluded (the full score follows)."""
+    return sorted({math.ceil(total_steps * k / (reports + 1)) for k in range(1, reports + 1)} - {0, total_steps})
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -35,7 +42,10 @@ def make_optimizer(name: str, params: list, lr: float) -> torch.optim.Optimizer:
 
 
 def train(model: Any, data: Encoded, config: Mapping[str, Any], device: str, pad_token_id: int, seed: int,
-          progress: Progress | None = None) -> dict[str, Any]:
+          progress: Progress | None = None, monitor: Monitor | None = None) -> dict[str, Any]:
+    """`monitor(step, total)` runs after the optimizer steps of `report_steps` (early stopping scores a slice there);
+    it must leave the model in training mode and the global RNG as it found it, so a monitored run trains exactly
+    as an unmonitored one."""
     from transformers import get_linear_schedule_with_warmup
 
     generator = torch.Generator().manual_seed(seed)
@@ -54,6 +64,7 @@ def train(model: Any, data: Encoded, config: Mapping[str, Any], device: str, pad
     device_type = "cuda" if device.startswith("cuda") else "cpu"
     scaler = torch.amp.GradScaler("cuda") if config["train_precision"] == "fp16" else None
     step_model = torch.compile(model) if config["compile"] else model
+    reports = set(report_steps(total_steps)) if monitor is not None else set()
     model.train()
     losses: list[float] = []
     step = 0
@@ -82,6 +93,8 @@ def train(model: Any, data: Encoded, config: Mapping[str, Any], device: str, pad
                 step += 1
                 if progress:
                     progress("step", epoch=epoch, epochs=config["epochs"], step=step, steps=total_steps, loss=value)
+                if step in reports:
+                    monitor(step, total_steps)
         losses.append(epoch_loss / max(1, batches))
         if progress:
             progress("epoch", epoch=epoch, epochs=config["epochs"], loss=losses[-1])

@@ -20,6 +20,7 @@ from optuna.trial import TrialState
 from greenknobs._errors import GreenknobsError
 from greenknobs.search.analysis._outdir import marker_name, replacing_folder
 from greenknobs.search.records import _effects as fx
+from greenknobs.search.records import _early_stop as es
 from greenknobs.search.records import _noise as noise
 from greenknobs.search.records import _records as rec
 from greenknobs.search.records._records import SPEC_ATTR, baseline_config, is_estimated, knob_differences, min_f1_retention
@@ -76,7 +77,31 @@ def analyse(study: optuna.Study) -> dict[str, Any]:
         "not_measured_alone": [k for k in searched if k not in alone],
         "cascades": [_cascade_row(c) for c in effects.cascades],
         "importance": importances(study),
+        "early_stop": early_stopping(study, trials, floor),
     }
+
+
+def early_stopping(study: optuna.Study, trials: list, floor: Any) -> dict[str, Any]:
+    """Every trial early stopping stopped, what it spent and what it would have cost (a linear projection), and the
+    replay of the rules over the completed monitored trials: how many they would have stopped that ended feasible."""
+    stopped = []
+    for t in trials:
+        s = t.user_attrs.get(es.STOPPED)
+        if t.state == TrialState.PRUNED and s:
+            projected = es.projected_j(t)
+            stopped.append({"trial": t.number, "rule": s["rule"], "at": s["at"], "reason": s["reason"],
+                            "spent_j": rec.spent_j(t), "projected_j": projected,
+                            "saved_j": max(0.0, projected - rec.spent_j(t)) if projected else None})
+    replays = {}
+    if floor is not None:
+        for mode in ("safe", "aggressive"):
+            got = es.replay(trials, floor, mode)
+            replays[mode] = {"monitored": len(got), "would_stop": [r.trial for r in got if r.stop],
+                             "false_stops": [r.trial for r in got if r.false_stop],
+                             "would_save_j": sum(r.energy_j - r.spent_j for r in got if r.stop)}
+    return {"mode": study.user_attrs.get(SPEC_ATTR, {}).get("early_stop"), "stopped": stopped,
+            "saved_j": sum(s["saved_j"] or 0.0 for s in stopped),
+            "monitor_j": sum(t.user_attrs.get("monitor_energy_j", 0.0) for t in trials), "replay": replays}
 
 
 def _level_order(item: tuple[fx.Level, fx.Group]) -> tuple:
@@ -219,6 +244,8 @@ def report_markdown(a: dict[str, Any]) -> str:
     lines += _pairs(a)
     lines += ["", "## Which knobs matter", ""]
     lines += _importance(a["importance"])
+    lines += ["", "## Early stopping", ""]
+    lines += _early_stop_lines(a["early_stop"], j)
     lines += ["", "Interactive plots: [report.html](report.html) (Pareto front, hypervolume, energy by phase, "
               "single knobs, predicted vs observed). Every number here: report.json.", ""]
     return "\n".join(lines)
@@ -290,6 +317,32 @@ def _confirmed_cell(s: dict[str, Any] | None) -> str:
     return (f"{mark}: {noise.interval_text(noise.Interval.from_dict(s['saving']), 'saving')}, kept "
             f"{noise.interval_text(noise.Interval.from_dict(s['retention']), 'retention')}, {len(s['seeds'])} seeds — "
             f"{s['reason']}")
+
+
+def _early_stop_lines(e: dict[str, Any], j: str) -> list[str]:
+    out = []
+    if e["stopped"]:
+        out += [f"{len(e['stopped'])} trial(s) stopped early: they spent {sum(s['spent_j'] for s in e['stopped']):,.1f} "
+                f"{j}; run to the end they would have cost about {e['saved_j']:,.1f} {j} more (a linear projection of "
+                "their training, inference left out: an estimate).", "",
+                "| trial | rule | stopped at | spent | reason |", "|---|---|---|---|---|"]
+        for s in e["stopped"]:
+            out.append(f"| {s['trial']} | {s['rule']} | {100 * s['at']:.0f}% of training | {s['spent_j']:,.1f} | "
+                       f"{s['reason']} |")
+        out.append("")
+    else:
+        out.append("No trial was stopped early" + (f" (mode: {e['mode']})." if e["mode"] else "."))
+    if e["monitor_j"]:
+        out.append(f"Scoring the evaluation slices cost {e['monitor_j']:,.1f} {j} in all, counted in what the search "
+                   "spent, not in any configuration's joules.")
+    for mode, r in e["replay"].items():
+        if r["monitored"]:
+            out.append(f"- Replayed over the {r['monitored']} completed monitored search trial(s), the **{mode}** rules "
+                       f"would have stopped {len(r['would_stop'])} ({', '.join(map(str, r['would_stop'])) or 'none'}), "
+                       f"saving {r['would_save_j']:,.1f} {j}; false stops (stopped, yet ended feasible): "
+                       f"**{len(r['false_stops'])}**" + (f" ({', '.join(map(str, r['false_stops']))})"
+                                                          if r["false_stops"] else "") + ".")
+    return out
 
 
 def _pairs(a: dict[str, Any]) -> list[str]:

@@ -47,7 +47,9 @@ def status_text(study: optuna.Study) -> str:
     word = rec.energy_word(s["energy_sources"])
     label = f" ({word})" if word else ""
     states = ", ".join(f"{n} {k.lower()}" for k, n in sorted(s["trials"].items())) or "no trials"
-    lines = [f"study {s['study']}: {states} ({s['runs']} training runs); Pareto candidates: {s['pareto_size']}"]
+    stopped = sum(1 for t in study.get_trials(deepcopy=False) if "greenknobs.stopped" in t.user_attrs)
+    lines = [f"study {s['study']}: {states} ({s['runs']} training runs"
+             + (f", {stopped} stopped early" if stopped else "") + f"); Pareto candidates: {s['pareto_size']}"]
     floor = rec.noise_floor(study)
     if floor is not None:
         lines.append(floor.text(word))

@@ -42,11 +42,14 @@ def store_result(trial: optuna.Trial, results: Sequence[TrialResult], floor: Noi
     runs = [measure_of(r) for r in results]
     energy = statistics.fmean(r.energy_j for r in results)
     f1 = statistics.fmean(r.f1 for r in results)
-    trial.set_user_attr(RESULT, first.to_dict())
-    trial.set_user_attr(RUNS, [m.to_dict() for m in runs])
+    trial.set_user_attr(RESULT, {**first.to_dict(), "curve": []})  # each run's curve is kept under RUNS
+    trial.set_user_attr(RUNS, [{**m.to_dict(), **({"curve": r.curve} if r.curve else {})} for m, r in zip(runs, results)])
     trial.set_user_attr("runs", len(runs))
     trial.set_user_attr("energy_j", energy)
-    trial.set_user_attr("energy_j_spent", sum(r.energy_j for r in results))
+    # What the search paid: every run, with early stopping's slice scoring (kept out of the configuration's joules).
+    trial.set_user_attr("energy_j_spent", sum(r.energy_j + r.monitor_energy_j for r in results))
+    if any(r.monitor_energy_j for r in results):
+        trial.set_user_attr("monitor_energy_j", sum(r.monitor_energy_j for r in results))
     trial.set_user_attr("energy_source", first.energy_source)
     for phase in PIPELINE_PHASES:
         trial.set_user_attr(f"energy_j.{phase}", statistics.fmean(r.phase_energy_j.get(phase, 0.0) for r in results))

@@ -18,7 +18,8 @@ SAMPLERS = ("tpe", "nsga2", "gp", "random", "cascade")
 # task and found no feasible saving in 12 trials of the default task, where the cascade found 50.7%.
 DEFAULT_SAMPLER = "cascade"
 _STUDY_KEYS = {"name", "storage", "sampler", "n_trials", "timeout_s", "seed", "min_f1_retention", "energy",
-               "watts_per_core", "description", "baseline_repeats", "confirm_repeats", "confirm"}
+               "watts_per_core", "description", "baseline_repeats", "confirm_repeats", "confirm", "early_stop"}
+EARLY_STOP = ("off", "monitor", "safe", "aggressive")  # search/records/_early_stop.py
 BASELINE_REPEATS = 3  # the baseline's training seeds: the noise floor (a spread needs at least 3 to mean anything)
 CONFIRM_REPEATS = 3  # paired seeds per configuration when confirming on the test split
 _TOP = {"study", "task", "search", "fixed", "baseline"}
@@ -42,6 +43,7 @@ class StudySpec:
     baseline_repeats: int = BASELINE_REPEATS
     confirm_repeats: int = CONFIRM_REPEATS
     confirm: bool = True  # confirm the Pareto candidates on the test split at the end of `run`
+    early_stop: str = "safe"  # stop runs whose fate is sealed (records/_early_stop.py); "monitor" only records
     search: list[str] | None = None
     ranges: dict[str, dict[str, Any]] = field(default_factory=dict)
     fixed: dict[str, Any] = field(default_factory=dict)
@@ -105,6 +107,8 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
             setattr(spec, key, _typed(study, key, (int,), key, path))
     if "confirm" in study:
         spec.confirm = _typed(study, "confirm", (bool,), "confirm", path)
+    if "early_stop" in study:
+        spec.early_stop = _typed(study, "early_stop", (str,), "early_stop", path)
     if "watts_per_core" in study:
         spec.watts_per_core = float(_typed(study, "watts_per_core", (int, float), "watts_per_core", path))
     spec.description = str(study.get("description", ""))
@@ -143,6 +147,9 @@ def validate(spec: StudySpec) -> None:
         raise GreenknobsError(f"{where}: unknown sampler '{spec.sampler}': {hint}choose one of {', '.join(SAMPLERS)}")
     if spec.n_trials < 1:
         raise GreenknobsError(f"{where}: n_trials must be at least 1 (the baseline), not {spec.n_trials}")
+    if spec.early_stop not in EARLY_STOP:
+        raise GreenknobsError(f"{where}: early_stop '{spec.early_stop}' is not a mode: use off, monitor, safe (the "
+                              "default) or aggressive")
     if spec.baseline_repeats < 3:
         raise GreenknobsError(f"{where}: baseline_repeats = {spec.baseline_repeats} cannot measure a noise floor: the "
                               "baseline runs at 3 or more training seeds (the default is 3)")

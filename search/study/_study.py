@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 from greenknobs._errors import GreenknobsError
 from greenknobs.objectives import Pipeline, TrialFailed, TrialResult
 from greenknobs.search.study import _lost
+from greenknobs.search.records import _early_stop as es
 from greenknobs.search.records import _noise as noise
 from greenknobs.search.records import _records as rec
 from greenknobs.search.records._records import METER_ATTR, SPEC_ATTR
@@ -130,7 +131,7 @@ def spec_record(spec: StudySpec, space: Any) -> dict[str, Any]:
         "task": spec.task.to_table(), "search": sorted(space.searched), "ranges": spec.ranges, "fixed": spec.fixed,
         "min_f1_retention": spec.min_f1_retention, "sampler": spec.sampler, "seed": spec.seed,
         "baseline": space.baseline(), "baseline_repeats": spec.baseline_repeats,
-        "confirm_repeats": spec.confirm_repeats, "budget_unit": "runs",
+        "confirm_repeats": spec.confirm_repeats, "budget_unit": "runs", "early_stop": spec.early_stop,
     }
 
 
@@ -263,7 +264,10 @@ class Objective:
             floor, verdict = noise.floor_of(map(rec.measure_of, results), ctx.spec.min_f1_retention), None
         else:
             first_seed = int(trial.user_attrs.get(rec.SEED, ctx.spec.seed))
-            results.append(self._measure(trial, config, first_seed, results, 1))
+            try:
+                results.append(self._measure(trial, config, first_seed, results, 1, stoppable=role == "search"))
+            except es.StopRun as stopped:
+                self._stopped(trial, stopped)
             try:
                 floor = _wait_for_noise_floor(ctx.study, ctx.spec.min_f1_retention,
                                               run_waiting_baseline=self._run_waiting_baseline)
@@ -283,12 +287,15 @@ class Objective:
         return values
 
     def _measure(self, trial: optuna.Trial, config: dict[str, Any], seed: int, done: list[TrialResult],
-                 of: int) -> TrialResult:
-        """One run at `seed`; a failure fails the trial with every joule its runs burned."""
+                 of: int, stoppable: bool = False) -> TrialResult:
+        """One run at `seed`; a failure fails the trial with every joule its runs burned. With early stopping on,
+        the run reports as it trains (its curve is evidence for later runs); `stoppable` lets the rules stop it."""
         if of > 1:
             self.ctx.pipeline._emit("run", run=len(done) + 1, runs=of, seed=seed)
+        mode = self.ctx.spec.early_stop
+        monitor = None if mode == "off" else self._monitor(mode if stoppable else "monitor")
         try:
-            return self.ctx.pipeline.run(config, seed=seed)
+            return self.ctx.pipeline.run(config, seed=seed, monitor=monitor)
         except (TrialFailed, GreenknobsError, RuntimeError, ValueError, TypeError, AssertionError, MemoryError,
                 ImportError, OSError) as err:
             # A library error in one configuration fails that trial, not the study; Ctrl-C and SIGTERM still stop.
@@ -307,6 +314,46 @@ class Objective:
                 burned[phase] = burned.get(phase, 0.0) + joules
             err.phase_energy_j = burned  # type: ignore[attr-defined]
             raise
+
+    def _monitor(self, mode: str) -> Callable[[Any], None]:
+        """The callback a monitored run reports to: decide from what has completed so far (records/_early_stop.py)."""
+        study, spec = self.ctx.study, self.ctx.spec
+        reports: list[es.Point] = []
+
+        def monitor(report: Any) -> None:
+            point = es.Point.from_dict(report.to_dict())
+            reports.append(point)
+            if mode not in ("safe", "aggressive"):
+                return
+            floor = rec.noise_floor(study, spec.min_f1_retention)
+            if floor is None or floor.n < 2:
+                return  # nothing to judge against yet (the baseline still runs elsewhere)
+            trials = study.get_trials(deepcopy=False)
+            stop = es.decide(point, len(reports) == 1, es.history_of(trials), floor, es.feasible_of(trials), mode)
+            if stop is not None:
+                raise es.StopRun(stop, point)
+
+        return monitor
+
+    def _stopped(self, trial: optuna.Trial, stopped: es.StopRun) -> None:
+        """Early stopping: the trial ends PRUNED with its rule, curve and joules; infeasible, so samplers learn it."""
+        burned = getattr(stopped, "phase_energy_j", {})
+        trial.set_user_attr(es.CURVE, getattr(stopped, "curve", []))
+        trial.set_user_attr(es.STOPPED, {**stopped.stop.to_dict(), "at": stopped.point.at,
+                                         "spent_j": sum(burned.values())})
+        trial.set_user_attr("energy_j_burned", sum(burned.values()))
+        trial.set_user_attr("energy_source", self.ctx.pipeline.meter.source)
+        from greenknobs.search.records._constraints import set_constraints
+
+        set_constraints(trial, {"degenerate": 1.0 if stopped.stop.rule == "degenerate-early" else 0.0,
+                                "f1_floor": 1.0 if stopped.stop.rule == "hopeless-f1" else 0.0,
+                                "saving_j": 1.0 if stopped.stop.rule == "dominated" else 0.0, "undecided": 1.0})
+        _save_note(trial, f"## Trial {trial.number} — stopped early\n\n**Role:** stopped early by the "
+                          f"`{stopped.stop.rule}` rule at {100 * stopped.point.at:.0f}% of its training.\n\n"
+                          f"{stopped.stop.reason}.\n\nEnergy spent before it stopped "
+                          f"({self.ctx.pipeline.meter.source}): {sum(burned.values()):,.1f} J, slice scoring included. "
+                          "It never enters the Pareto set.")
+        raise optuna.TrialPruned(f"stopped early ({stopped.stop.rule}): {stopped.stop.reason}")
 
     @staticmethod
     def _spent(results: list[TrialResult]) -> dict[str, float]:

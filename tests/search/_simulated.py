@@ -30,6 +30,7 @@ class Task:
     energy_sd: float = 0.01
     f1_sd: float = 0.005
     degenerate: set[frozenset] = field(default_factory=set)
+    curves: dict[frozenset, tuple[tuple[float, float, bool], ...]] = field(default_factory=dict)  # by changes
     calls: list[tuple[frozenset, int, str]] = field(default_factory=list)
     baseline: dict[str, Any] = field(default_factory=dict)
 
@@ -44,7 +45,8 @@ class Task:
         energy = BASE_J * share * (1 + rng.gauss(0, self.energy_sd))
         f1 = self.base_f1 + df1 + rng.gauss(0, self.f1_sd)
         return Response({"data": 0.02 * energy, "model": 0.03 * energy, "training": 0.8 * energy,
-                         "inference": 0.15 * energy}, f1, degenerate=key in self.degenerate)
+                         "inference": 0.15 * energy}, f1, degenerate=key in self.degenerate,
+                        curve=self.curves.get(key, ()))
 
 
 def make_spec(tmp_path: Path, name: str = "sim", n_trials: int = 8, **study: Any):

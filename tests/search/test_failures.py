@@ -31,9 +31,9 @@ def test_nan_loss_out_of_memory_and_library_errors_each_fail_one_trial(tmp_path,
     def trial() -> int:
         return max(0, len(runs) - 3)
 
-    def run(config, seed=None):
+    def run(config, seed=None, monitor=None):
         runs.append(config)
-        return real_run(config, seed=seed)
+        return real_run(config, seed=seed, monitor=monitor)
 
     def build(*args, **kwargs):
         built = real_build(*args, **kwargs)

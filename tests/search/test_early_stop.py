@@ -1,0 +1,146 @@
+"""Multi-objective early stopping: each rule stops what cannot pay off, and none stops what recovers. On a
+simulated task whose runs report chosen curves; one real run checks that monitoring changes nothing it measures."""
+
+from __future__ import annotations
+
+import pytest
+from optuna.trial import TrialState
+
+from greenknobs.search.records import _early_stop as es
+from greenknobs.search.records import _noise as noise
+from greenknobs.search.records import _records as rec
+from tests.search._simulated import Task, level, run_simulated
+
+# The baseline rises from 0.55 on the slice at 25% of training to about 0.70 at the end: a rise of 0.15.
+BASE = ((0.25, 0.55, False), (0.5, 0.62, False), (0.75, 0.67, False))
+BAD = level(batch_size=32)  # collapses: 0.20 on the slice at 25%, ends at 0.25
+SLOW = level(padding="dynamic")  # starts lower than the baseline (0.52) but rises as it did: NOT to be stopped
+CHEAP = level(max_length=64)  # half the joules, a little more F1
+DEAR = level(attention="sdpa")  # costs 3× the baseline, F1 a little lower: dominated by CHEAP early
+ONE = level(infer_batch_size=64)  # one class on the slice at 25%, and stays degenerate
+
+
+def task(**kw) -> Task:
+    t = Task(effects={BAD: (0.9, -0.45), SLOW: (0.6, 0.0), CHEAP: (0.5, 0.03), DEAR: (3.0, -0.01), ONE: (0.8, -0.5)},
+             curves={frozenset(): BASE, BAD: ((0.25, 0.20, False), (0.5, 0.22, False), (0.75, 0.24, False)),
+                     SLOW: ((0.25, 0.52, False), (0.5, 0.60, False), (0.75, 0.66, False)),
+                     CHEAP: BASE, DEAR: BASE,
+                     # one class on the slice (a binary task's "all positive" scores 0.6 there), not hopeless
+                     ONE: ((0.25, 0.60, True), (0.5, 0.66, False), (0.75, 0.68, False))},
+             degenerate={ONE}, f1_sd=0.005, **kw)
+    return t
+
+
+def by_changes(t: Task, ctx) -> dict:
+    return {t.changes(x.user_attrs[rec.CONFIG]): x for x in ctx.study.get_trials() if rec.CONFIG in x.user_attrs}
+
+
+def test_a_hopeless_run_is_stopped_with_its_rule_curve_and_joules(tmp_path):
+    t = task()
+    ctx = run_simulated(tmp_path, t, n_trials=4, enqueue=[dict(BAD)])
+    bad = by_changes(t, ctx)[BAD]
+    assert bad.state == TrialState.PRUNED
+    stopped = bad.user_attrs[es.STOPPED]
+    assert stopped["rule"] == "hopeless-f1" and stopped["at"] == 0.25  # at its first report
+    assert [p["at"] for p in bad.user_attrs[es.CURVE]] == [0.25]
+    assert bad.user_attrs["energy_j_burned"] > 0 and rec.spent_j(bad) == bad.user_attrs["energy_j_burned"]
+    # stopped at 25% of training: it burned its data and model phases and a quarter of training, not the rest
+    assert bad.user_attrs["energy_j_burned"] < 0.5 * 90
+    assert rec.budget_runs(bad) == 1 and rec.pareto_trials(ctx.study) == []
+    assert any(v > 0 for v in bad.constraints.values())  # infeasible: TPE ranks it with the bad ones
+
+
+def test_a_run_that_recovers_is_not_stopped(tmp_path):
+    t = task()
+    ctx = run_simulated(tmp_path, t, n_trials=4, enqueue=[dict(SLOW)])
+    slow = by_changes(t, ctx)[SLOW]
+    assert slow.state == TrialState.COMPLETE and es.STOPPED not in slow.user_attrs
+    # 0.52 + the baseline's largest rise (about 0.15) reaches the floor: not hopeless
+    assert len(rec.runs_of(slow)) >= 1 and [p.at for p in es.curve_of(slow)] == [0.25, 0.5, 0.75]
+
+
+def test_the_largest_completed_rise_is_what_protects_it():
+    """Remove the learned rise and the same slow start is stopped: the margin is what decides."""
+    floor = noise.floor_of([noise.RunMeasure(s, 100.0 + s, 0.70 + 0.005 * s) for s in range(3)], 0.95)
+    history = [es.Completed(tuple(es.Point(a, f, o, 50.0) for a, f, o in BASE), 0.70, False)] * 3
+    slow = es.Point(0.25, 0.52, False, 30.0)
+    assert es.decide(slow, True, history, floor, [], "safe") is None
+    flat = [es.Completed(tuple(es.Point(a, 0.69, False, 50.0) for a, _, _ in BASE), 0.70, False)] * 3
+    assert es.decide(slow, True, flat, floor, [], "safe").rule == "hopeless-f1"
+    assert es.decide(slow, True, flat[:2], floor, [], "safe") is None  # too little evidence in safe mode
+    assert es.decide(slow, True, flat, floor, [], "monitor") is None
+
+
+def test_a_run_that_cannot_beat_a_cheaper_feasible_trial_is_stopped(tmp_path):
+    t = task()
+    ctx = run_simulated(tmp_path, t, n_trials=5, enqueue=[dict(CHEAP), dict(DEAR)])
+    trials = by_changes(t, ctx)
+    assert trials[CHEAP].state == TrialState.COMPLETE and rec.is_feasible(trials[CHEAP])
+    dear = trials[DEAR]
+    assert dear.state == TrialState.PRUNED and dear.user_attrs[es.STOPPED]["rule"] == "dominated"
+
+
+def test_one_class_early_is_stopped_only_with_evidence(tmp_path):
+    t = task()
+    twin = level(infer_batch_size=64, quantization="dynamic-int8")
+    t.curves[twin], t.degenerate = t.curves[ONE], {ONE, twin}
+    t.effects[twin] = t.effects[ONE]
+    ctx = run_simulated(tmp_path, t, n_trials=5, enqueue=[dict(ONE), dict(twin)])
+    first, second = sorted((x for x in ctx.study.get_trials() if rec.role_of(x) == "search"), key=lambda x: x.number)
+    # The first one-class run has no completed run to learn from: in safe mode it runs to the end (evidence)...
+    assert first.state == TrialState.COMPLETE and first.user_attrs["degenerate"]
+    # ...and the second, one class at its first report too, is stopped by that evidence
+    assert second.state == TrialState.PRUNED and second.user_attrs[es.STOPPED]["rule"] == "degenerate-early"
+
+
+def test_a_completed_run_that_recovered_from_one_class_protects_the_next():
+    floor = noise.floor_of([noise.RunMeasure(s, 100.0, 0.70 + 0.005 * s) for s in range(3)], 0.95)
+    recovered = es.Completed((es.Point(0.25, 0.2, True, 30.0),), 0.71, False)
+    point = es.Point(0.25, 0.2, True, 30.0)
+    assert es.decide(point, True, [recovered], floor, [], "safe") is None
+    assert es.decide(point, True, [], floor, [], "safe") is None  # no evidence: safe goes on
+    assert es.decide(point, True, [], floor, [], "aggressive").rule == "degenerate-early"
+
+
+def test_monitor_mode_records_curves_and_never_stops(tmp_path):
+    t = task()
+    ctx = run_simulated(tmp_path, t, n_trials=5, enqueue=[dict(BAD), dict(ONE)], early_stop="monitor")
+    trials = by_changes(t, ctx)
+    assert all(trials[k].state == TrialState.COMPLETE for k in (BAD, ONE))
+    base = rec.baseline_trial(ctx.study)
+    assert [len(r["curve"]) for r in base.user_attrs[rec.RUNS]] == [3, 3, 3]  # evidence from the start
+
+
+def test_off_reports_nothing(tmp_path):
+    t = task()
+    ctx = run_simulated(tmp_path, t, n_trials=4, enqueue=[dict(BAD)], early_stop="off")
+    assert by_changes(t, ctx)[BAD].state == TrialState.COMPLETE
+    assert all("curve" not in r for r in rec.baseline_trial(ctx.study).user_attrs[rec.RUNS])
+
+
+def test_replay_counts_what_the_rules_would_have_stopped_and_false_stops(tmp_path):
+    t = task()
+    ctx = run_simulated(tmp_path, t, n_trials=7, enqueue=[dict(BAD), dict(SLOW), dict(CHEAP), dict(DEAR)],
+                        early_stop="monitor")
+    trials = ctx.study.get_trials()
+    floor = rec.noise_floor(ctx.study)
+    safe = {r.trial: r for r in es.replay(trials, floor, "safe")}
+    by = {k: v.number for k, v in by_changes(t, ctx).items()}
+    assert safe[by[BAD]].stop.rule == "hopeless-f1" and not safe[by[BAD]].false_stop
+    assert safe[by[SLOW]].stop is None
+    assert safe[by[DEAR]].stop.rule == "dominated"
+    assert sum(r.false_stop for r in safe.values()) == 0
+    assert safe[by[BAD]].spent_j < safe[by[BAD]].energy_j  # what stopping would have saved
+
+
+def test_a_monitored_real_run_trains_exactly_as_an_unmonitored_one(tiny_pipeline):
+    """The slice is scored in eval mode under inference_mode: no RNG draw, no gradient. Same seed, same F1; the
+    monitor's joules are reported apart, not in the configuration's."""
+    config = tiny_pipeline.space().complete({"epochs": 1, "max_length": 32, "train_fraction": 0.2, "tokenizer": "rust"})
+    plain = tiny_pipeline.run(config, seed=3)
+    reports = []
+    watched = tiny_pipeline.run(config, seed=3, monitor=reports.append)
+    assert watched.f1 == plain.f1 and watched.predicted_counts == plain.predicted_counts
+    assert [round(r.at, 2) for r in reports] == [r["at"] for r in watched.curve] and 1 <= len(reports) <= 3
+    assert watched.monitor_energy_j > 0 and plain.monitor_energy_j == 0.0 and plain.curve == []
+    assert all(0 < r.energy_j < watched.energy_j + watched.monitor_energy_j for r in reports)
