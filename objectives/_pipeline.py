@@ -155,7 +155,7 @@ class Pipeline:
             total_params=built.total_params, layers=built.layers, lora_modules=built.lora_modules,
             n_train=len(train_set), n_eval=len(eval_set), eval_split=self.task.eval_split,
             token_width=train_set.width, power_limit_w=extra.get("power_limit_w"),
-            quantized_linear_layers=info.get("quantized_linear_layers", 0),
+            quantized_linear_layers=info.get("quantized_linear_layers", 0), served=info.get("served", ""),
             epoch_losses=trained["epoch_losses"], reused_phases=reused, hardware=dict(self.meter.hardware),
             warmup_energy_j=warmup.energy_j if warmup else 0.0, warmup_time_s=warmup.time_s if warmup else 0.0,
             monitor_energy_j=sum(r.energy_j for r in extra.get("monitor", [])),

@@ -38,6 +38,7 @@ class TrialResult:
     token_width: int  # widest tokenized training example (max_length under fixed padding)
     power_limit_w: float | None = None  # as read back from the GPU, not as asked
     quantized_linear_layers: int = 0
+    served: str = ""  # what actually served, read back from the served model (objectives/_infer.py `served`)
     chance_f1: float = 0.0  # what a label-blind predictor scores by luck (objectives/_metrics.py): the degenerate line
     epoch_losses: list[float] = field(default_factory=list)
     reused_phases: list[str] = field(default_factory=list)  # charged at their recorded cost (see TokenCache)

@@ -62,7 +62,7 @@ def train(model: Any, data: Encoded, config: Mapping[str, Any], device: str, pad
     scheduler = get_linear_schedule_with_warmup(optimizer, int(0.1 * total_steps), total_steps)
     dtype = _DTYPES[config["train_precision"]]
     device_type = "cuda" if device.startswith("cuda") else "cpu"
-    scaler = torch.amp.GradScaler("cuda") if config["train_precision"] == "fp16" else None
+    scaler = torch.amp.GradScaler(device_type) if config["train_precision"] == "fp16" else None
     step_model = torch.compile(model) if config["compile"] else model
     reports = set(report_steps(total_steps)) if monitor is not None else set()
     model.train()
@@ -98,4 +98,8 @@ def train(model: Any, data: Encoded, config: Mapping[str, Any], device: str, pad
         losses.append(epoch_loss / max(1, batches))
         if progress:
             progress("epoch", epoch=epoch, epochs=config["epochs"], loss=losses[-1])
+    # Persistent loader workers would otherwise exit whenever the loader is collected: inside a later metered window.
+    iterator = getattr(loader, "_iterator", None)
+    if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+        iterator._shutdown_workers()
     return {"epoch_losses": losses, "optimizer_steps": step}

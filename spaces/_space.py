@@ -124,6 +124,17 @@ class Space:
         self._drop_never_active(explicit=set(names) if search is not None else set(ranges or {}))
         self._check_fixed_children()
 
+    def check_baseline_inside(self) -> None:
+        """For a study: the baseline is its trial 0 and the reference of every verdict, so a narrowed range that
+        leaves out its value would fail the first trial (Optuna refuses a fixed value outside a distribution)."""
+        base = self.baseline()
+        for name, knob in self.searched.items():
+            if name in base and not knob.contains(base[name]):
+                raise GreenknobsError(
+                    f"the baseline's {name} = {base[name]!r} is outside the searched range {knob.domain_text()}: the "
+                    f"baseline is the reference every trial is compared with, so add it to [search.ranges] {name}, "
+                    f"or set [baseline] {name} to a value inside the range")
+
     def _drop_never_active(self, explicit: set[str]) -> None:
         """A conditional knob whose parent can never enable it would be a search dimension that changes nothing:
         refused where the study names it, left out where it came with the default (search everything)."""

@@ -75,6 +75,7 @@ def open_study(spec: StudySpec, *, storage_url: str | None = None, sampler: str 
         pipeline = Pipeline(spec.task, meter=meter, seed=spec.seed, progress=progress)
     meter = pipeline.meter
     space = pipeline.space(search=spec.search, ranges=spec.ranges, fixed=spec.fixed, baseline=spec.baseline)
+    space.check_baseline_inside()
     with _quiet_datasets():
         # Loaded now: a missing file or column is bad input, not a failed trial.
         pipeline.splits  # noqa: B018
@@ -139,7 +140,8 @@ def _check_or_record(study: optuna.Study, spec: StudySpec, meter: Any, space: An
     from greenknobs.search.records._constraints import metric_names
 
     recorded = study.user_attrs.get(METER_ATTR)
-    here = {"source": meter.source, **{k: v for k, v in meter.hardware.items() if k in ("gpu", "gpu_count", "cpu")}}
+    here = {"source": meter.source,
+            **{k: v for k, v in meter.hardware.items() if k in ("gpu", "gpu_count", "cpu", "cpu_energy")}}
     if recorded is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -147,6 +149,11 @@ def _check_or_record(study: optuna.Study, spec: StudySpec, meter: Any, space: An
         study.set_user_attr(SPEC_ATTR, spec_record(spec, space))
         study.set_user_attr(METER_ATTR, here)
         return
+    if recorded.get("cpu_energy") != here.get("cpu_energy") and recorded.get("source") == here["source"]:
+        raise GreenknobsError(
+            f"study '{spec.name}' meters the CPU packages as '{recorded.get('cpu_energy')}', but this worker meters "
+            f"them as '{here.get('cpu_energy')}': one would count joules the other leaves out; give every worker the "
+            "same share of this host's GPUs (one each), or start a new study")
     if recorded.get("source") != here["source"] or recorded.get("gpu") != here.get("gpu"):
         raise GreenknobsError(
             f"study '{spec.name}' was measured with {recorded.get('source')} energy on "

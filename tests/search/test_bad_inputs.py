@@ -86,6 +86,9 @@ CASES = [
     Case("range-outside-domain", ["run", "{study}"], ["range for 'learning_rate' goes outside its domain"],
          toml=_study(**{'"batch_size", "drop_layers"': '"batch_size", "learning_rate"'})
          + "\n[search.ranges]\nlearning_rate = { low = 1e-7, high = 1e-3 }\n"),
+    Case("range-leaves-out-the-baseline", ["run", "{study}"], ["the baseline's batch_size = 16 is outside the searched "
+                                                                "range", "[baseline] batch_size"],
+         toml=_study() + "\n[search.ranges]\nbatch_size = { choices = [32, 64] }\n"),
     Case("empty-choices", ["run", "{study}"], ["batch_size"],
          toml=_study() + "\n[search.ranges]\nbatch_size = { choices = [] }\n"),
     Case("fixed-value-outside-domain", ["run", "{study}"], ["max_length", "33"],
