@@ -25,4 +25,8 @@ def make_sampler(name: str, seed: int, space: Any = None, spec: Any = None) -> o
         return CascadeSampler(space=space, seed=seed, min_f1_retention=spec.min_f1_retention if spec else 0.95,
                               n_trials=spec.n_trials if spec else None,
                               baseline_runs=spec.baseline_repeats if spec else 3)
+    if name in ("tpe-warm", "gp-warm", "anchored"):  # the benchmarks' controls (benchmarks/README.md)
+        from greenknobs.search.samplers._controls import make_control
+
+        return make_control(name, seed, space, spec)
     raise ValueError(name)

@@ -1,0 +1,104 @@
+"""Which real runs the simulator is built from, and which it is validated on (benchmarks/measure.py runs them).
+
+Groups (the `group` field of each stored run):
+- `baseline`: the baseline at several training seeds, validation and test split: the seed noise;
+- `single`: one knob changed, at seed 0 (paired with the baseline's seed-0 run): every level of every searched knob,
+  LoRA's rank and alpha under LoRA;
+- `table`: the measured interactions, as full tables: max_length × padding (dynamic padding cuts the same padded
+  tokens a shorter window cuts), drop_layers × drop_from (the pruning cliff), train_fraction (the data cliff);
+- `repeat`: two non-baseline configurations at further seeds and on the test split: how much of a run's F1 noise is
+  shared by every configuration at one seed (what pairing removes) and how much is its own;
+- `validation`: combinations of several knobs, drawn at random with a fixed seed before any was measured. They are
+  never used to build the simulator: its predicted vs measured on them is its published error.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+# The searched space of benchmarks/studies/*.toml, per task: knob -> non-baseline levels measured alone.
+SINGLES: dict[str, dict[str, list[Any]]] = {
+    "fortunes": {
+        "tokenizer": ["rust"], "attention": ["sdpa"], "optimizer": ["adamw-8bit"], "train_precision": ["bf16"],
+        "batch_size": [32], "loader_workers": [1], "cpu_threads": [1], "infer_batch_size": [32, 64],
+        "quantization": ["dynamic-int8"], "adaptation": ["head", "lora"],
+    },
+}
+SINGLES["project"] = dict(SINGLES["fortunes"])
+LORA = [{"adaptation": "lora", "lora_rank": 32}, {"adaptation": "lora", "lora_alpha": 64}]
+MAX_LENGTH = {"fortunes": [32, 64, 96, 128], "project": [64, 128, 256]}
+FRACTIONS = [0.3, 0.5, 0.7]
+DROPS = [1, 3, 5]  # 2 and 4: interpolated
+VALIDATION_N = 10
+
+
+def tables(task: str) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    lengths = MAX_LENGTH[task]
+    base_len = 128
+    for n in lengths:
+        if n != base_len:
+            out.append(("table", {"max_length": n}))
+        out.append(("table", {"max_length": n, "padding": "dynamic"}))
+    for d in DROPS:
+        for side in ("top", "bottom") if task == "fortunes" else ("top",):  # project: smaller CPU budget
+            out.append(("table", {"drop_layers": d, "drop_from": side} if side != "top" else {"drop_layers": d}))
+    for f in FRACTIONS if task == "fortunes" else [0.3, 0.6]:
+        out.append(("table", {"train_fraction": f}))
+    return out
+
+
+def singles(task: str) -> list[tuple[str, dict[str, Any]]]:
+    out = [("single", {k: v}) for k, levels in SINGLES[task].items() for v in levels]
+    return out + ([("single", c) for c in LORA] if task == "fortunes" else [])
+
+
+def validation_combos(task: str, space_levels: dict[str, list[Any]], n: int = VALIDATION_N) -> list[dict[str, Any]]:
+    """n combinations of 2-5 knobs at random non-baseline levels (seeded: drawn the same way every time)."""
+    rng = random.Random(f"validation-{task}")
+    knobs = sorted(space_levels)
+    out: list[dict[str, Any]] = []
+    while len(out) < n:
+        k = rng.choice([2, 2, 3, 3, 4, 5])
+        chosen = rng.sample(knobs, k)
+        changes = {name: rng.choice(space_levels[name]) for name in chosen}
+        if changes.get("adaptation") == "lora":
+            changes["lora_rank"] = rng.choice([4, 8, 16, 32])
+            changes["lora_alpha"] = rng.choice([8, 16, 32, 64])
+        if changes.get("drop_layers"):
+            changes["drop_from"] = rng.choice(["top", "bottom"])
+        if changes not in out:
+            out.append(changes)
+    return out
+
+
+def levels(task: str) -> dict[str, list[Any]]:
+    lv = {k: list(v) for k, v in SINGLES[task].items()}
+    lv["max_length"] = [n for n in MAX_LENGTH[task] if n != 128]
+    lv["padding"] = ["dynamic"]
+    lv["drop_layers"] = DROPS
+    lv["train_fraction"] = [0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+    if task != "fortunes":  # levels drawn for validation: those the simulator was calibrated to interpolate
+        lv["drop_layers"] = [1, 2, 3, 4, 5]
+    return lv
+
+
+def plan(task: str, part: str = "all") -> list[tuple[str, dict[str, Any], int, str]]:
+    v = "validation"
+    parts: dict[str, list[tuple[str, dict[str, Any], int, str]]] = {}
+    parts["build"] = ([("baseline", {}, 0, v)] + [(g, c, 0, v) for g, c in singles(task) + tables(task)])
+    noise = [("baseline", {}, s, v) for s in ((1, 2, 3, 4) if task == "fortunes" else (1, 2, 3))]
+    repeat_cfgs = [{"max_length": 64}, {"train_precision": "bf16"}][: 2 if task == "fortunes" else 1]
+    noise += [("repeat", c, s, v) for c in repeat_cfgs for s in (1, 2)]
+    noise += [("baseline", {}, s, "test") for s in (3, 4, 5)]
+    parts["noise"] = noise
+    # Plus the combinations the old screening study ran (benchmarks/results/screening-report), fixed in advance too.
+    fixed = [{"max_length": 32, "train_precision": "bf16", "quantization": "dynamic-int8"},
+             {"max_length": 64, "padding": "dynamic", "attention": "sdpa"}]
+    if task != "fortunes":
+        fixed = []
+    parts["validation"] = [("validation", c, 0, v) for c in validation_combos(task, levels(task)) + fixed]
+    if part == "all":
+        return parts["build"] + parts["noise"] + parts["validation"]
+    return [p for name in part.split(",") for p in parts[name]]
