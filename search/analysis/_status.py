@@ -48,8 +48,12 @@ def status_text(study: optuna.Study) -> str:
     label = f" ({word})" if word else ""
     states = ", ".join(f"{n} {k.lower()}" for k, n in sorted(s["trials"].items())) or "no trials"
     stopped = sum(1 for t in study.get_trials(deepcopy=False) if "greenknobs.stopped" in t.user_attrs)
+    # A proposal of a configuration the study had ends FAIL with nothing trained (study/_duplicates.py): say so.
+    asked = sum(1 for t in study.get_trials(deepcopy=False) if rec.role_of(t) == rec.DUPLICATE)
     lines = [f"study {s['study']}: {states} ({s['runs']} training runs"
-             + (f", {stopped} stopped early" if stopped else "") + f"); Pareto candidates: {s['pareto_size']}"]
+             + (f", {stopped} stopped early" if stopped else "")
+             + (f"; {asked} failed as duplicates: proposals of measured configurations, nothing trained" if asked else "")
+             + f"); Pareto candidates: {s['pareto_size']}"]
     floor = rec.noise_floor(study)
     if floor is not None:
         lines.append(floor.text(word))

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import argparse
-
 
 def add_parser(sub) -> None:
     from greenknobs.search.cli._run import add_budget_options, add_common
@@ -10,17 +8,18 @@ def add_parser(sub) -> None:
     add_common(p)
     add_budget_options(p)
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads for this worker (default: every core)")
-    p.add_argument("--label", default="", help=argparse.SUPPRESS)  # set by `run --workers` to tell its workers apart
+    p.add_argument("--label", default="", metavar="NAME",
+                   help="this worker's name on its host (`run --workers` names its workers w1, w2, ...); with the host "
+                        "name and the study's seed it gives the worker's sampler seed (default: its GPUs and cores)")
     p.set_defaults(handler=run)
 
 
 def run(args) -> int:
-    import socket
-
     from greenknobs.search.cli._run import check_counts, load
     from greenknobs.search.study._storage import _redact
     from greenknobs.search.study._study import open_study, run_study, still_running
-    from greenknobs.search.study._workers import check_shared_storage, heartbeat_for, sigterm_interrupts
+    from greenknobs.search.study._workers import (check_shared_storage, heartbeat_for, joined_as_worker,
+                                                  sigterm_interrupts, worker_of)
 
     check_counts(args)
     spec = load(args)
@@ -30,10 +29,12 @@ def run(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    with sigterm_interrupts():
+    # Its sampler seed: the study's seed and this worker's identity (issue 17).
+    with sigterm_interrupts(), joined_as_worker(args.label):
         ctx = open_study(spec, sampler=args.sampler, seed=args.seed, heartbeat_interval_s=heartbeat_for(url))
         outcome = run_study(ctx, n_trials=args.n_trials, timeout_s=args.timeout, label=args.label)
-    who = f"worker {args.label} ({socket.gethostname()})" if args.label else f"worker on {socket.gethostname()}"
+    me = worker_of(ctx)
+    who = f"worker {me.identity} (sampler seed {me.seed})"
     running = still_running(ctx.study)
     elsewhere = f", {running} still running on other workers" if running else ""
     print(f"{who}: study '{spec.name}' in {_redact(url)}: {outcome['finished']}/{outcome['budget']} runs finished"

@@ -16,7 +16,8 @@ from optuna.trial import FrozenTrial, TrialState
 from greenknobs.objectives import PIPELINE_PHASES, TrialResult
 from greenknobs.search.records._noise import NoiseFloor, RunMeasure, Verdict, floor_of, saving_text
 
-ROLE = "greenknobs.role"  # baseline | search | repeat (confirmation runs live in the study's ":confirm" twin)
+ROLE = "greenknobs.role"  # baseline | search | repeat | duplicate (confirmation runs live in the ":confirm" twin)
+DUPLICATE = "duplicate"  # role of a proposal of a configuration already measured: FAIL, nothing trained (issue 17)
 RESULT = "greenknobs.result"  # the first run's full TrialResult
 RUNS = "greenknobs.runs"  # [{seed, energy_j, f1, degenerate}] for every run of the trial
 VERDICT = "greenknobs.verdict"  # the search-time verdict against the noise floor (records/_noise.py)
@@ -88,7 +89,10 @@ def runs_of(trial: FrozenTrial) -> list[RunMeasure]:
 
 
 def budget_runs(trial: FrozenTrial, baseline_runs: int = 1) -> int:
-    """Runs a trial takes of the budget: those it made once finished; while running, the baseline's planned k."""
+    """Runs a trial takes of the budget: those it made once finished; while running, the baseline's planned k. A
+    duplicate proposal trained nothing and takes none (study/_duplicates.py)."""
+    if role_of(trial) == DUPLICATE:
+        return 0
     if trial.state == TrialState.RUNNING or trial.state == TrialState.WAITING:
         return baseline_runs if role_of(trial) == "baseline" else 1
     return max(1, int(trial.user_attrs.get("runs", 1)))
@@ -167,6 +171,7 @@ ROLE_TEXT = {
     "combine": "combination: the cascade combines knobs that saved energy alone",
     "search": "search: proposed by the sampler",
     "repeat": "repeat: the same configuration at a new training seed, folded into its measurement",
+    "duplicate": "duplicate: a configuration another trial measured; nothing trained, the sampler was asked again",
     "candidate": "candidate: on the Pareto set of the search (validation split), not confirmed",
     "recommended": "recommended: confirmed on the held-out test split at paired seeds",
     "not recommended": "candidate, not recommended after confirmation on the test split",

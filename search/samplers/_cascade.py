@@ -18,12 +18,33 @@ A plan is a whole configuration decided in `before_trial` and stored in the tria
 PartialFixedSampler pattern): `sample_independent` returns its values, so the objective's own `suggest_*` calls
 record them as ordinary params. Conditional knobs (lora_rank under LoRA) are not screened alone: they only mean
 something under their parent, whose screening runs them at their defaults; TPE tunes them.
+
+Several workers plan at once, and no storage Optuna offers (journal file, SQLite, PostgreSQL) has a lock or a
+compare-and-set a sampler can use, only reads and writes of trial attributes. So a plan is claimed in two steps
+(`CascadeSampler._claim`, issue 17):
+
+1. **In trial-number order.** A trial first waits (at most CLAIM_WAIT_S) until every lower-numbered trial that is
+   still choosing has published its choice — a plan, or the marker `{"stage": None}` for TPE's turn (a queued trial
+   or one with params has chosen). Trials are numbered when they are created, so plans are computed one after
+   another from a view that holds every earlier plan: two workers never compute the same plan at the same moment.
+2. **Write, then re-read, and step back.** The trial writes its plan, reads every trial again and keeps the plan
+   only if no other trial holds it; otherwise it plans again, seeing the other holder. Of two trials that both
+   write and then read, the later reader sees the other, so two trials never keep one plan. (Stepping back only to
+   a lower-numbered holder would not do: a lower trial that writes late sees a higher holder that already kept the
+   plan without having seen it.) Both may step back; each then plans again with the other's plan in view, at most
+   CLAIM_ROUNDS times, after which the trial is TPE's, and the study's duplicate check (study/_duplicates.py) still
+   keeps TPE from training a measured configuration again.
+
+Step 1 makes the race of step 2 rare (a worker stalled for CLAIM_WAIT_S between creating its trial and planning);
+step 2 makes it harmless.
 """
 
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from optuna.distributions import BaseDistribution
@@ -36,7 +57,9 @@ from greenknobs.search.records import _effects as fx
 from greenknobs.search.records import _records as rec
 from greenknobs.search.records._records import knob_differences
 
-PLAN_ATTR = "greenknobs.cascade"  # system attr: {"stage": screen | combine, "params": {...}}
+PLAN_ATTR = "greenknobs.cascade"  # system attr: {"stage": screen | combine, "params": {...}}; stage None: TPE's turn
+CLAIM_WAIT_S = 30.0  # how long a trial waits for lower-numbered trials to publish their plans (they take milliseconds)
+CLAIM_ROUNDS = 5  # plans tried when other trials hold them, before the trial is handed to TPE
 DEFAULT_BUDGET = 20
 
 
@@ -96,22 +119,37 @@ class CascadeSampler(BaseSampler):
     # -- the plan -------------------------------------------------------------------------------------------
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         # Queued trials (the baseline, confirm repeats, retries of lost trials, by hand) keep their own params.
-        if "fixed_params" not in trial.system_attrs and not trial.params:
-            others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
-            plan = next_plan(others, self.space, self.budget, self.baseline_runs)
-            if plan is not None:
-                stage, changes = plan
-                params = self.space.params_of(self.space.complete(changes))
-                self._plans[trial._trial_id] = params
-                study._storage.set_trial_system_attr(trial._trial_id, PLAN_ATTR, {"stage": stage, "params": params})
-                return
+        if "fixed_params" not in trial.system_attrs and not trial.params and self._claim(study, trial):
+            return
         self.inner.before_trial(study, trial)
+
+    def _claim(self, study: Study, trial: FrozenTrial) -> bool:
+        """Plan this trial and claim the plan once among every worker (see the module's docstring); False: TPE's
+        turn, published as such for the trials after it."""
+        storage = study._storage
+        trials = _after_earlier_plans(study, trial)
+        for _ in range(CLAIM_ROUNDS):
+            plan = next_plan([t for t in trials if t.number != trial.number], self.space, self.budget,
+                             self.baseline_runs)
+            if plan is None:
+                break
+            stage, changes = plan
+            params = self.space.params_of(self.space.complete(changes))
+            self._plans[trial._trial_id] = params
+            storage.set_trial_system_attr(trial._trial_id, PLAN_ATTR, {"stage": stage, "params": params})
+            trials = study.get_trials(deepcopy=False)  # read after the write: the later of two readers sees both
+            key = fx.level_key(knob_differences(params, self.space.params_of(self.space.baseline())))
+            if not any(t.number != trial.number and _holds(t, key, self.space) for t in trials):
+                return True
+        self._plans.pop(trial._trial_id, None)
+        storage.set_trial_system_attr(trial._trial_id, PLAN_ATTR, {"stage": None, "params": None})
+        return False
 
     def _plan_of(self, trial: FrozenTrial) -> dict[str, Any] | None:
         if trial._trial_id in self._plans:
             return self._plans[trial._trial_id]
         stored = trial.system_attrs.get(PLAN_ATTR)
-        return stored["params"] if stored else None
+        return stored.get("params") if stored else None
 
     # -- Optuna's sampler interface ---------------------------------------------------------------------------
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
@@ -142,7 +180,35 @@ class CascadeSampler(BaseSampler):
 def stage_of(trial: FrozenTrial) -> str | None:
     """screen | combine for a trial the cascade planned; None for the baseline, repeats or TPE trials."""
     plan = trial.system_attrs.get(PLAN_ATTR)
-    return plan["stage"] if plan else None
+    return plan.get("stage") if plan else None
+
+
+def _choosing(t: FrozenTrial) -> bool:
+    """A trial created but still deciding what it runs: no plan or TPE marker published, not queued, no params."""
+    return (t.state == TrialState.RUNNING and PLAN_ATTR not in t.system_attrs and "fixed_params" not in t.system_attrs
+            and not t.params)
+
+
+def _after_earlier_plans(study: Study, trial: FrozenTrial) -> list[FrozenTrial]:
+    """The study's trials once every lower-numbered trial still choosing has chosen (or CLAIM_WAIT_S has passed; a
+    trial whose worker died before it chose is older than that and is not waited for)."""
+    deadline = time.monotonic() + CLAIM_WAIT_S
+    while True:
+        trials = study.get_trials(deepcopy=False)
+        started = next((t.datetime_start for t in trials if t.number == trial.number), None) or datetime.now()
+        waiting = [t for t in trials if t.number < trial.number and _choosing(t)
+                   and (t.datetime_start is None or started - t.datetime_start < timedelta(seconds=CLAIM_WAIT_S))]
+        if not waiting or time.monotonic() > deadline:
+            return trials
+        time.sleep(0.05)
+
+
+def _holds(t: FrozenTrial, key: frozenset, space: Any) -> bool:
+    """Whether another trial plans, runs or ran the configuration `key` (knob changes) as the cascade counts it."""
+    if rec.role_of(t) not in ("baseline", "search"):
+        return False
+    params = _intended_params(t)
+    return params is not None and fx.level_key(knob_differences(params, space.params_of(space.baseline()))) == key
 
 
 def next_plan(trials: list[FrozenTrial], space: Any, budget: int,
@@ -174,7 +240,7 @@ def next_plan(trials: list[FrozenTrial], space: Any, budget: int,
 def _intended_params(t: FrozenTrial) -> dict[str, Any] | None:
     """What a trial runs: its plan, its queued params, or what it suggested (None: a TPE trial not yet sampled)."""
     plan = t.system_attrs.get(PLAN_ATTR)
-    if plan:
+    if plan and plan.get("params") is not None:
         return plan["params"]
     if "fixed_params" in t.system_attrs:
         return t.system_attrs["fixed_params"]

@@ -8,9 +8,12 @@ import optuna
 
 
 def make_sampler(name: str, seed: int, space: Any = None, spec: Any = None) -> optuna.samplers.BaseSampler:
+    """`seed` is the sampler's, not the training's: one per worker (`study._workers.Worker`), the study's own for a
+    study run by one process."""
     if name == "tpe":
         # multivariate + group: the space is conditional (LoRA knobs only under LoRA), which independent TPE
-        # models poorly; constant_liar keeps parallel workers from sampling the same point.
+        # models poorly; constant_liar steers parallel workers apart once TPE models the space, but not during its
+        # random start-up: there only each worker's own seed does (study/_workers.py, issue 17).
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
                                           n_startup_trials=5, warn_independent_sampling=False)
     if name == "nsga2":

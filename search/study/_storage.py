@@ -92,7 +92,8 @@ def _rdb_storage(url: str, engine_kwargs: dict[str, Any], kwargs: dict[str, Any]
 
 
 def _with_driver(url: str, kind: str) -> str:
-    """SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3; greenknobs[postgresql] installs psycopg2."""
+    """SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3, which greenknobs[postgresql] installs (so the same URL
+    works in optuna and optuna-dashboard run directly); an install that has psycopg2 only keeps working with it."""
     scheme, rest = url.split("://", 1)
     if kind != "postgresql" or "+" in scheme:
         return url

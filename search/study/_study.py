@@ -257,6 +257,7 @@ class Objective:
             raise
 
     def _run(self, trial: optuna.Trial, role: str) -> tuple[float, float]:
+        role = self._unique_or_repeat(trial, role)
         ctx = self.ctx
         try:
             config = ctx.space.suggest(trial)
@@ -292,6 +293,32 @@ class Objective:
         _save_note(trial, rec.note_markdown(trial.number, stage or role, results, ctx.space.differences(config),
                                             floor, verdict))
         return values
+
+    # -- issue 17: a sampler seed per worker, no configuration trained twice by accident ---------------------------
+    _asked_again = 0  # proposals of measured configurations this worker sent back to its sampler, in a row
+
+    def _unique_or_repeat(self, trial: optuna.Trial, role: str) -> str:
+        """Record which worker runs the trial and its sampler's seed; then, for a search trial, check its
+        configuration against every trial that trained or is training it (study/_duplicates.py): unique, it runs
+        as a search trial; measured already, the trial ends FAIL "duplicate" (nothing trained, no budget spent, the
+        sampler asked again), or after ASK_AGAIN of those in a row it runs as a labelled repeat at a seed of its
+        own. Returns the role the trial runs in."""
+        from greenknobs.search.study import _duplicates, _workers
+
+        worker = _workers.worker_of(self.ctx)
+        trial.set_user_attr(_workers.WORKER_ATTR, worker.identity)
+        trial.set_user_attr(_workers.SAMPLER_SEED, worker.seed)
+        if role != "search":
+            return role
+        try:
+            role = _duplicates.claim(self.ctx, trial, may_ask_again=self._asked_again < _duplicates.ASK_AGAIN)
+        except _duplicates.AskAgain as err:
+            self._asked_again += 1
+            # The dashboard shows a FAIL trial's note: say why this one ended before it trained.
+            _save_note(trial, f"## Trial {trial.number} — FAILED (duplicate)\n\n{err.reason}.\n")
+            raise
+        self._asked_again = 0
+        return role
 
     def _measure(self, trial: optuna.Trial, config: dict[str, Any], seed: int, done: list[TrialResult],
                  of: int, stoppable: bool = False) -> TrialResult:
@@ -541,6 +568,10 @@ class StudyProgress:
             elif rec.role_of(trial) == "baseline":
                 floor = rec.noise_floor(study)
                 what += f" · {floor.text(rec.energy_word([ua.get('energy_source', '')]))}" if floor else ""
+        elif es.STOPPED in trial.user_attrs:  # early stopping: its rule, where, and what it spent
+            stop = trial.user_attrs[es.STOPPED]
+            what = (f"stopped early at {100 * stop['at']:.0f}% of its training ({stop['rule']}): {stop['reason']}; "
+                    f"{stop['spent_j']:,.0f} J spent")
         else:
             what = f"{trial.state.name}: {trial.user_attrs.get(rec.FAIL_REASON, '')}"
         best = max((t.user_attrs.get("energy_reduction_pct", 0.0) for t in rec.pareto_trials(study)), default=None)

@@ -6,16 +6,26 @@ Metering decides what may run side by side: a GPU's energy counter cannot tell t
 CPU-package counter, so trials that share either are refused. Each worker gets cores of its own (CPU affinity):
 the estimate meter charges idle power for the cores a process may use, so two workers on one core would each
 charge it; a GPU worker that meters only some of the host's GPUs leaves the shared CPU packages unmetered, and
-says so (objectives/energy/_factory.py)."""
+says so (objectives/energy/_factory.py).
+
+Each worker samples with a seed of its own (issue 17): were every worker seeded with the study's seed, TPE's random
+start-up, GP's and NSGA-II's draws would be the same in every process, and the workers would train the same
+configurations side by side. See `Worker` for how the seed is derived and why it is stable across restarts."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import weakref
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from greenknobs._errors import GreenknobsError
@@ -197,12 +207,134 @@ def run_workers(commands: list[list[str]], envs: list[dict[str, str]]) -> tuple[
     return codes, bool(interrupted)
 
 
+# -- a sampler seed per worker (issue 17) ----------------------------------------------------------------------
+WORKER_ATTR = "greenknobs.worker"  # trial user attr: the identity of the worker that ran the trial
+SAMPLER_SEED = "greenknobs.sampler_seed"  # trial user attr: the seed of that worker's sampler
+_label: str | None = None  # how this process joined: None = `run`, one process; "" or a name = `worker`
+
+
+@contextlib.contextmanager
+def joined_as_worker(label: str = "") -> Iterator[None]:
+    """`greenknobs worker` opens its study inside this block: the process is one of possibly several workers, named
+    `label` (`run --workers` names its workers w1, w2, ...; `--label` names one by hand). Outside it (and after it,
+    for a caller such as a test that goes on in the same process) a study opened is a one-process study's."""
+    global _label
+    previous, _label = _label, label
+    try:
+        yield
+    finally:
+        _label = previous
+
+
+@dataclass(frozen=True)
+class Worker:
+    """Who samples in this process, and with which seed.
+
+    - `greenknobs run` (one process): identity "" and the study's own seed, as before workers had seeds: a study run
+      by one process is reproducible on any machine.
+    - `greenknobs worker` (and each worker `run --workers N` starts): identity = host name + the worker's label
+      (w1, w2, ... from `run --workers`, or `--label`), or, without a label, host name + its GPUs
+      (CUDA_VISIBLE_DEVICES) + its cores (CPU affinity). Several workers with the same identity on one host (three
+      plain `greenknobs worker` started side by side) take slots 0, 1, 2, ... in start order, held through a lock
+      file for the process's life, so a restarted worker takes a free slot again; slot n > 0 adds "#n".
+    - seed = the study's seed for identity "", else the first 4 bytes of sha256("<study seed>|<identity>").
+
+    Nothing here depends on the process id or the clock: the same workers on the same hosts draw the same seeds after
+    any restart, and a different study seed gives every worker a different one."""
+
+    identity: str
+    seed: int
+
+
+_WORKERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # study object -> Worker
+_SLOTS: dict[str, tuple[int, Any]] = {}  # lock key -> (slot, the open lock file that holds it)
+
+
+def worker_seed(study_seed: int, identity: str) -> int:
+    if not identity:
+        return study_seed
+    return int.from_bytes(hashlib.sha256(f"{study_seed}|{identity}".encode()).digest()[:4], "big")
+
+
+def _hardware_identity() -> str:
+    gpus = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+    cores = _core_list()
+    parts = ([f"gpu={gpus}"] if gpus else []) + ([f"cpus={_ranges(cores)}"] if cores else [])
+    return ",".join(parts) or "cpu"
+
+
+def _ranges(cores: list[int]) -> str:
+    """[0, 1, 2, 5] -> "0-2,5": short and stable."""
+    runs: list[list[int]] = []
+    for c in sorted(cores):
+        if runs and runs[-1][1] == c - 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def _slot(key: str) -> int:
+    """The lowest slot no live process on this host holds for `key` (study + identity), held until this process
+    ends. flock locks die with their process, so a killed worker's slot is free at once."""
+    if key in _SLOTS:
+        return _SLOTS[key][0]
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): one slot; distinct labels still tell workers apart
+        return 0
+    folder = Path(tempfile.gettempdir()) / "greenknobs-workers"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    for n in range(1024):
+        try:
+            folder.mkdir(mode=0o1777, exist_ok=True)
+            fh = open(folder / f"{digest}.{n}.lock", "a+")
+        except OSError:  # a folder this user cannot write: without slots, labels still tell workers apart
+            return 0
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            continue
+        _SLOTS[key] = (n, fh)
+        return n
+    return 0
+
+
+def worker_of(ctx: Any) -> Worker:
+    """This process's worker identity and sampler seed for the study in `ctx` (`prepare_worker` settles them)."""
+    known = _WORKERS.get(ctx.study)
+    if known is not None:
+        return known
+    if _label is None:
+        base = ""
+    else:
+        base = f"{socket.gethostname()}/{_label or _hardware_identity()}"
+    slot = _slot(f"{ctx.study.study_name}|{ctx.spec.storage_url()}|{base}")
+    identity = f"{base}#{slot}" if slot else base
+    worker = Worker(identity, worker_seed(ctx.spec.seed, identity))
+    _WORKERS[ctx.study] = worker
+    return worker
+
+
+def seed_sampler(ctx: Any) -> Worker:
+    """Give this process's sampler its worker's seed (open_study built it with the study's seed)."""
+    from greenknobs.search.samplers._factory import make_sampler
+
+    worker = worker_of(ctx)
+    if worker.seed != ctx.spec.seed:
+        ctx.study.sampler = make_sampler(ctx.spec.sampler, worker.seed, ctx.space, ctx.spec)
+    return worker
+
+
 def prepare_worker(ctx: Any) -> None:
     """What this process settles on its host before its first trial (`open_study` calls it, so `run`, `worker` and
-    every other command that runs trials do): GPU power caps a stopped worker left on this host are restored, or
-    the start is refused with the command that restores them (`_power`); and the pipeline learns the study's space,
-    whose first-use costs its warm-up pays (objectives/_warmup.py)."""
+    every other command that runs trials do): the sampler takes this worker's seed (`Worker`); GPU power caps a
+    stopped worker left on this host are restored, or the start is refused with the command that restores them
+    (`_power`); and the pipeline learns the study's space, whose first-use costs its warm-up pays
+    (objectives/_warmup.py)."""
     from greenknobs.search.study import _power
 
     ctx.pipeline.warm_space = ctx.space
+    seed_sampler(ctx)
     _power.guard(ctx)

@@ -4,6 +4,7 @@ metered apart is refused before the study is touched."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections import Counter
@@ -14,6 +15,7 @@ from optuna.trial import TrialState
 
 from greenknobs.search.study import _lost
 from greenknobs.search.records import _records as rec
+from greenknobs.search.records._early_stop import STOPPED
 from greenknobs.search.study import _workers
 from greenknobs.search.cli._main import main
 from greenknobs.search.study._spec import load_spec
@@ -35,10 +37,13 @@ def _check_shared_budget(study, budget: int) -> list:
     numbers = [t.number for t in trials]
     assert numbers == list(range(len(trials))), "trial numbers are unique and gapless"
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    # The budget counts training runs: the baseline's 3 seeds, then a run per search trial (or more, re-measured).
-    assert sum(rec.budget_runs(t) for t in complete) == budget == finished_count(study)
-    # Only a trial that lost a race for the last slot may exist beside them, pruned before it ran anything.
-    assert all(t.state == TrialState.COMPLETE or rec.role_of(t) == "surplus" for t in trials), \
+    stopped = [t for t in trials if t.state == TrialState.PRUNED and STOPPED in t.user_attrs]  # early stopping
+    # The budget counts training runs: the baseline's 3 seeds, then a run per search trial (or more, re-measured);
+    # a trial stopped early ran (part of) one.
+    assert sum(rec.budget_runs(t) for t in complete + stopped) == budget == finished_count(study)
+    # Beside them only trials that trained nothing: one that lost a race for the last slot (surplus, pruned) or a
+    # proposal of a configuration already measured, which the sampler was asked again for (duplicate, failed).
+    assert all(t in complete or t in stopped or rec.role_of(t) in ("surplus", "duplicate") for t in trials), \
         [(t.number, t.state.name, rec.role_of(t)) for t in trials]
     assert [t.number for t in trials if rec.role_of(t) == "baseline"] == [0]
     base = trials[0].values[0]
@@ -50,16 +55,30 @@ def _check_shared_budget(study, budget: int) -> list:
     return complete
 
 
-def test_three_workers_on_postgresql_share_one_budget(postgres_url, tmp_path):
-    """Distributed as on several hosts: three workers started at once on an empty database race to create the
-    study; exactly one creates it and queues the baseline, the others join; together they finish the budget."""
+def _unlabelled_duplicates(trials) -> list[list[int]]:
+    """Groups of COMPLETE trials that trained one configuration as if it were new: the baseline and search trials
+    sharing a configuration. Deliberate repeats (role "repeat") are labelled and may share one."""
+    by_config: dict[str, list[int]] = {}
+    for t in trials:
+        if t.state == TrialState.COMPLETE and rec.role_of(t) in ("baseline", "search"):
+            by_config.setdefault(json.dumps(t.user_attrs[rec.CONFIG], sort_keys=True), []).append(t.number)
+    return [numbers for numbers in by_config.values() if len(numbers) > 1]
+
+
+def test_three_workers_on_postgresql_share_one_budget_and_never_repeat_by_accident(postgres_url, tmp_path):
+    """Distributed as on several hosts (issue 17): three workers started at once on an empty database race to create
+    the study; exactly one creates it and queues the baseline, the others join; together they finish the budget of
+    9 runs of a smoke-like TPE study on a small space. Each worker samples with a seed of its own, and no
+    configuration is trained twice unless it is labelled a repeat (before the fix, TPE's identical start-up draws
+    made trials 1 and 2 the same configuration)."""
     name = unique("distributed")
-    study_file = write_study(tmp_path, name, n_trials=7)
+    study_file = write_study(tmp_path, name, n_trials=9)
     logs = [tmp_path / f"w{i}.log" for i in range(3)]
     procs = []
     for log in logs:
         with open(log, "w") as out:
-            procs.append(subprocess.Popen(greenknobs("worker", str(study_file), "--storage", postgres_url, "--threads", "1"),
+            procs.append(subprocess.Popen(greenknobs("worker", str(study_file), "--storage", postgres_url, "--threads", "1",
+                                                     "--sampler", "tpe"),
                                           cwd=REPO, env=env(), stdout=out, stderr=subprocess.STDOUT))
     try:
         codes = [p.wait(420) for p in procs]
@@ -69,13 +88,19 @@ def test_three_workers_on_postgresql_share_one_budget(postgres_url, tmp_path):
     outputs = [log.read_text() for log in logs]
     assert codes == [0, 0, 0], "\n---\n".join(o[-2000:] for o in outputs)
     # A worker stops once the budget is claimed; the last one to finish sees it full.
-    assert all(" runs finished" in o for o in outputs) and any("7/7 runs finished" in o for o in outputs)
+    assert all(" runs finished" in o for o in outputs) and any("9/9 runs finished" in o for o in outputs)
     study = load_study(name, postgres_url)
-    complete = _check_shared_budget(study, 7)
+    complete = _check_shared_budget(study, 9)
     # Each trial names its worker; the study names its energy source once, for every worker.
     assert all(t.user_attrs[_lost.HOST] == _lost.this_host() for t in complete)
     assert study.user_attrs[METER_ATTR]["source"] == "estimated"
-    print("trials per worker:", Counter(t.user_attrs[_lost.PID] for t in complete))
+    trials = study.get_trials(deepcopy=False)
+    described = [(t.number, t.state.name, rec.role_of(t), t.params) for t in trials]
+    assert _unlabelled_duplicates(trials) == [], described
+    # Every trial records the sampler seed of the worker that ran it: one seed per worker process.
+    seeds = {t.user_attrs[_lost.PID]: t.user_attrs[_workers.SAMPLER_SEED] for t in trials if _lost.PID in t.user_attrs}
+    assert len(set(seeds.values())) == len(seeds), seeds
+    print("trials per worker:", Counter(t.user_attrs[_lost.PID] for t in complete), described)
 
 
 def test_run_workers_splits_the_cores_and_shares_the_journal(tmp_path):
