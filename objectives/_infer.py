@@ -156,7 +156,11 @@ def _take_over_dropped(source: Any, reloaded: Any, loading: Mapping[str, Any], q
 
 @torch.inference_mode()
 def predict(model: Any, data: Encoded, batch_size: int, device: str, pad_token_id: int) -> list[int]:
-    loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=Collate(pad_token_id))
+    # A generator of its own: a DataLoader's iterator draws its base seed from the global RNG otherwise, and early
+    # stopping's monitor predicts mid-training: that draw would change every later dropout mask, so a monitored run
+    # would train differently from the same configuration run unmonitored (and its export would not reproduce it).
+    loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False, collate_fn=Collate(pad_token_id),
+                                         generator=torch.Generator())
     target = "cpu" if _on_cpu(model) else device
     preds: list[int] = []
     for batch in loader:

@@ -198,9 +198,9 @@ def report_markdown(a: dict[str, Any]) -> str:
             lines.append(f"| {p['trial']} | {_knobs(p['changed'])} | {p['energy_j']:,.1f} | {_pct(p['saving'])} | "
                          f"{p['f1']:.4f} | {_pct(p['f1_retention'], False)} | {p['runs']} | "
                          f"{_confirmed_cell(p['confirmed'])} |")
-        lines += ["", "![Pareto front](pareto.png)", "", "![Energy by phase](phase_energy.png)"]
     else:
         lines.append("No candidate yet: no trial saved a measurable amount of energy above the F1 floor.")
+    lines += ["", "![Pareto front](pareto.png)", "", "![Energy by phase](phase_energy.png)"]
     lines += ["", "## Single-knob effects", ""]
     tol1 = fx.tolerance(_ref(a), 1)
     sigma = (f"{_pct(ref['noise'], False)} (std of the baseline's {len(ref['runs'])} runs)"

@@ -17,7 +17,9 @@ def runs(tiny_pipeline):
     space = tiny_pipeline.space()
     full = space.complete(SMALL)
     lora = space.complete({**SMALL, "adaptation": "lora"})
-    return tiny_pipeline.run(full), tiny_pipeline.run(full), tiny_pipeline.run(lora)
+    reports = []
+    monitored = tiny_pipeline.run(full, monitor=reports.append)
+    return tiny_pipeline.run(full), tiny_pipeline.run(full), tiny_pipeline.run(lora), (monitored, reports)
 
 
 def test_a_trial_records_energy_per_phase_and_its_scores(runs, tiny_pipeline):
@@ -37,18 +39,28 @@ def test_a_trial_records_energy_per_phase_and_its_scores(runs, tiny_pipeline):
 
 
 def test_trainable_parameters_are_recorded_for_every_trial(runs):
-    full, _, lora = runs
+    full, _, lora, _ = runs
     assert lora.lora_modules == 24 and 0 < lora.trainable_params < full.trainable_params / 20
     assert lora.total_params > full.total_params  # the adapters are extra parameters
 
 
 def test_the_same_configuration_and_seed_give_the_same_model(runs):
-    first, again, _ = runs
+    first, again, _, _ = runs
     assert again.epoch_losses == first.epoch_losses
     assert (again.f1, again.predicted_counts) == (first.f1, first.predicted_counts)
     # Tokenized data is reused and charged at its recorded cost, so the joules do not depend on trial order.
     assert again.reused_phases == ["data"]
     assert again.phase_energy_j["data"] == first.phase_energy_j["data"]
+
+
+def test_a_monitored_run_trains_exactly_as_an_unmonitored_one(runs):
+    """Early stopping scores a slice mid-training; that must not touch the training's random state (dropout masks,
+    shuffling), or a monitored search trial would not be what its exported configuration reproduces."""
+    first, _, _, (monitored, reports) = runs
+    assert len(reports) == 3 and [r.at for r in reports] == sorted(r.at for r in reports)
+    assert monitored.epoch_losses == first.epoch_losses
+    assert (monitored.f1, monitored.predicted_counts) == (first.f1, first.predicted_counts)
+    assert monitored.monitor_energy_j > 0 and first.monitor_energy_j == 0
 
 
 def test_a_result_survives_its_dict_form(runs):

@@ -52,6 +52,8 @@ class CascadeStudy:
     journal: Path
     seconds: float
 
+    name: str = "cascade"
+
     @property
     def storage(self) -> str:
         return f"journal:{self.journal}"
@@ -59,7 +61,7 @@ class CascadeStudy:
     def load(self):
         from greenknobs.search.study._study import load_study
 
-        return load_study("cascade", self.storage)
+        return load_study(self.name, self.storage)
 
     def copy(self, dest: Path) -> str:
         """A private copy of the storage, for tests that add trials."""
@@ -84,6 +86,42 @@ def write_words_dataset(path: Path, rows: int = 1000, seed: int = 0) -> None:
 
 
 _BUILT: dict[Path, CascadeStudy] = {}
+
+SEARCHED = ["padding", "drop_layers", "batch_size", "infer_batch_size"]
+
+
+def simulated_task():
+    """Four knobs from four phases on a simulated task: big savers that keep F1, a pruning cliff, a knob that
+    saves nothing measurable; combinations compose (joules multiply, F1 changes add), as the model predicts."""
+    from tests.search._simulated import Task, level
+
+    return Task(effects={
+        level(padding="dynamic"): (0.6, 0.0), level(drop_layers=1): (0.75, -0.005), level(drop_layers=2): (0.55, -0.01),
+        level(drop_layers=3): (0.35, -0.3), level(batch_size=32): (0.8, 0.0), level(batch_size=64): (0.75, -0.01),
+        level(batch_size=8): (1.3, 0.0), level(infer_batch_size=64): (0.995, 0.0), level(infer_batch_size=128): (0.99, 0.0),
+        level(infer_batch_size=32): (0.998, 0.0), level(infer_batch_size=8): (1.01, 0.0),
+    }, energy_sd=0.01, f1_sd=0.004)
+
+
+def build_simulated(base: Path) -> CascadeStudy:
+    """The cascade strategy on a simulated task (milliseconds a trial): its plan, the report's arithmetic and its
+    figures depend on what the trials measured, not on how, so they are tested on measurements chosen to have
+    something to screen, combine and reject."""
+    import time
+
+    from tests.search._simulated import run_simulated
+
+    folder = base / "cascade-simulated"
+    if folder in _BUILT:
+        return _BUILT[folder]
+    folder.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    ctx = run_simulated(folder, simulated_task(), n_trials=BUDGET, sampler="cascade", knobs=SEARCHED,
+                        min_f1_retention=0.9)
+    study = CascadeStudy(folder, ctx.spec.path, folder / "sim.journal", time.perf_counter() - started)
+    study.name = "sim"
+    _BUILT[folder] = study
+    return study
 
 
 def build(base: Path) -> CascadeStudy:

@@ -37,10 +37,20 @@ class Task:
     def changes(self, config: Mapping[str, Any]) -> frozenset:
         return frozenset((k, v) for k, v in config.items() if k in self.baseline and self.baseline[k] != v)
 
+    def effect(self, key: frozenset) -> tuple[float, float]:
+        """A listed change set's effect; otherwise its single knobs' composed (joules multiply, F1 changes add)."""
+        if key in self.effects or len(key) < 2:
+            return self.effects.get(key, (1.0, 0.0))
+        share, df1 = 1.0, 0.0
+        for lv in key:
+            s, d = self.effects.get(frozenset([lv]), (1.0, 0.0))
+            share, df1 = share * s, df1 + d
+        return share, df1
+
     def __call__(self, config: Mapping[str, Any], seed: int, split: str) -> Response:
         key = self.changes(config)
         self.calls.append((key, seed, split))
-        share, df1 = self.effects.get(key, (1.0, 0.0))
+        share, df1 = self.effect(key)
         rng = random.Random(f"{sorted(key)}|{seed}|{split}")
         energy = BASE_J * share * (1 + rng.gauss(0, self.energy_sd))
         f1 = self.base_f1 + df1 + rng.gauss(0, self.f1_sd)
@@ -49,15 +59,16 @@ class Task:
                         curve=self.curves.get(key, ()))
 
 
-def make_spec(tmp_path: Path, name: str = "sim", n_trials: int = 8, **study: Any):
+def make_spec(tmp_path: Path, name: str = "sim", n_trials: int = 8, sampler: str = "random",
+              knobs: list[str] = KNOBS, **study: Any):
     from greenknobs.search.study._spec import load_spec
 
-    lines = [f'name = "{name}"', 'sampler = "random"', f"n_trials = {n_trials}", "seed = 0",
+    lines = [f'name = "{name}"', f'sampler = "{sampler}"', f"n_trials = {n_trials}", "seed = 0",
              'energy = "estimate"'] + [f"{k} = {v!r}".replace("'", '"').replace("True", "true").replace("False", "false")
                                        for k, v in study.items()]
     path = tmp_path / f"{name}.toml"
     path.write_text("[study]\n" + "\n".join(lines) + '\n\n[task]\nname = "fortunes-tiny"\n\n[search]\nknobs = '
-                    + repr(KNOBS).replace("'", '"') + "\n", encoding="utf-8")
+                    + repr(knobs).replace("'", '"') + "\n", encoding="utf-8")
     spec = load_spec(path)
     spec.storage = f"journal:{tmp_path / (name + '.journal')}"
     return spec
@@ -79,11 +90,11 @@ def open_simulated(tmp_path: Path, task: Task, *, enqueue: list[dict[str, Any]] 
     return ctx
 
 
-def run_simulated(tmp_path: Path, task: Task, **kw: Any):
+def run_simulated(tmp_path: Path, task: Task, show_progress: bool = False, **kw: Any):
     from greenknobs.search.study._study import run_study
 
     ctx = open_simulated(tmp_path, task, **kw)
-    run_study(ctx, show_progress=False)
+    run_study(ctx, show_progress=show_progress)
     return ctx
 
 

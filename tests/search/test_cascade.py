@@ -10,22 +10,24 @@ from optuna.trial import TrialState, create_trial
 
 from greenknobs.search.records import _records as rec
 from greenknobs.search.samplers._cascade import PLAN_ATTR, next_plan, screening_levels, stage_of
-from tests.search._cascade_study import BUDGET, build
+from tests.search._cascade_study import BUDGET, build_simulated
 
 SEARCHED = ["padding", "drop_layers", "batch_size", "infer_batch_size"]
 
 
 @pytest.fixture(scope="module")
 def cascade(tmp_path_factory):
-    return build(tmp_path_factory.getbasetemp())
+    return build_simulated(tmp_path_factory.getbasetemp())
 
 
 def cascade_space(cascade):
-    from greenknobs.objectives import Pipeline
+    from greenknobs.objectives import SimulatedPipeline
     from greenknobs.search.study._spec import load_spec
+    from tests.search._simulated import CPU
 
     spec = load_spec(cascade.study_file)
-    return Pipeline(spec.task).space(search=spec.search, ranges=spec.ranges, fixed=spec.fixed, baseline=spec.baseline)
+    return SimulatedPipeline(spec.task, None, hardware=CPU).space(search=spec.search, ranges=spec.ranges,
+                                                                    fixed=spec.fixed, baseline=spec.baseline)
 
 
 def _changes(trial, base_params):
@@ -36,7 +38,7 @@ def _changes(trial, base_params):
 def test_screens_each_knob_alone_then_combines_the_feasible_savers(cascade):
     study = cascade.load()
     trials = study.get_trials(deepcopy=False)
-    assert sum(rec.budget_runs(t) for t in trials if t.state == TrialState.COMPLETE) == BUDGET
+    assert sum(rec.budget_runs(t) for t in trials if t.state.is_finished()) == BUDGET
     assert rec.role_of(trials[0]) == "baseline" and stage_of(trials[0]) is None
     base = trials[0].params
     stages = [stage_of(t) for t in trials]
@@ -72,17 +74,26 @@ def test_screens_each_knob_alone_then_combines_the_feasible_savers(cascade):
 
 
 def test_resume_with_a_bigger_budget_continues_without_rescreening(cascade, tmp_path):
-    from greenknobs.search.cli._main import main
-    from greenknobs.search.study._study import finished_count, load_study
+    """A new process (a new sampler object) resumes the study with a bigger budget."""
+    from greenknobs.objectives import SimulatedPipeline
+    from greenknobs.search.study._spec import load_spec
+    from greenknobs.search.study._study import finished_count, load_study, open_study, run_study
+    from tests.search._cascade_study import simulated_task
+    from tests.search._simulated import CPU
 
     storage = cascade.copy(tmp_path)
-    first = load_study("cascade", storage).get_trials()
+    first = load_study(cascade.name, storage).get_trials()
     before = [(t.number, t.params, t.values) for t in first]
     space = cascade_space(cascade)
     expected = next_plan(first, space, BUDGET + 3)  # what the stored trials say comes next
-    assert main(["run", str(cascade.study_file), "--storage", storage, "--n-trials", str(BUDGET + 3),
-                 "--strategy", "cascade", "--no-confirm"]) == 0
-    study = load_study("cascade", storage)
+    spec = load_spec(cascade.study_file)
+    spec.storage = storage
+    spec.n_trials = BUDGET + 3  # as `run --n-trials` sets it: the budget the cascade plans for
+    task = simulated_task()
+    ctx = open_study(spec, pipeline=SimulatedPipeline(spec.task, task, hardware=CPU))
+    task.baseline = ctx.space.baseline()
+    run_study(ctx, n_trials=BUDGET + 3, show_progress=False)
+    study = load_study(cascade.name, storage)
     trials = study.get_trials()
     assert finished_count(study) == BUDGET + 3
     assert [(t.number, t.params, t.values) for t in trials[:len(before)]] == before

@@ -66,6 +66,8 @@ def test_study_trials_metric_names_and_notes_over_http(served, smoke_study):
             assert f"{t.values[0]:,.1f} J" in note
             attrs = {a["key"]: a["value"] for a in served_trial["user_attrs"]}
             assert attrs[rec.ROLE] == rec.role_of(t)
+        elif t.state.name == "PRUNED" and "greenknobs.stopped" in t.user_attrs:
+            assert note.startswith(f"## Trial {t.number} — stopped early")  # early stopping's own note
         else:
             assert "FAILED" in note
 

@@ -35,10 +35,12 @@ def by_changes(t: Task, ctx) -> dict:
     return {t.changes(x.user_attrs[rec.CONFIG]): x for x in ctx.study.get_trials() if rec.CONFIG in x.user_attrs}
 
 
-def test_a_hopeless_run_is_stopped_with_its_rule_curve_and_joules(tmp_path):
+def test_a_hopeless_run_is_stopped_with_its_rule_curve_and_joules(tmp_path, capsys):
     t = task()
-    ctx = run_simulated(tmp_path, t, n_trials=4, enqueue=[dict(BAD)])
+    ctx = run_simulated(tmp_path, t, n_trials=4, enqueue=[dict(BAD)], show_progress=True)
     bad = by_changes(t, ctx)[BAD]
+    # The progress line says why and where it stopped, and what it spent
+    assert f"trial {bad.number} stopped early at 25% of its training (hopeless-f1): " in capsys.readouterr().err
     assert bad.state == TrialState.PRUNED
     stopped = bad.user_attrs[es.STOPPED]
     assert stopped["rule"] == "hopeless-f1" and stopped["at"] == 0.25  # at its first report

@@ -23,8 +23,11 @@ from _durable import REPO, env, greenknobs, write_study  # noqa: E402
 
 def _start_run(study_file: Path, storage: str, log: Path) -> subprocess.Popen:
     with open(log, "w") as out:
+        # SIGINT back to its default first: a test run started in the background of a non-interactive shell
+        # ignores SIGINT, its children inherit that, and Python installs no Ctrl-C handler over an ignored signal.
         return subprocess.Popen(greenknobs("run", str(study_file), "--storage", storage), cwd=REPO, env=env(),
-                                stdout=out, stderr=subprocess.STDOUT)
+                                stdout=out, stderr=subprocess.STDOUT,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def _wait_for_training(name: str, storage: str, proc: subprocess.Popen, log: Path, *, after_complete: int,

@@ -11,12 +11,12 @@ from optuna.trial import TrialState
 
 from greenknobs.search.records import _records as rec
 from greenknobs.search.records._noise import saving_text
-from tests.search._cascade_study import build
+from tests.search._cascade_study import build_simulated
 
 
 @pytest.fixture(scope="module")
 def cascade(tmp_path_factory):
-    return build(tmp_path_factory.getbasetemp())
+    return build_simulated(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,8 @@ def test_report_files_are_real_and_labelled(report):
 
     folder = report.parent
     md = report.read_text()
-    assert "estimated" in md.lower() and "## Single-knob effects" in md and "## Which knobs matter" in md
+    assert "simulated" in md.lower() and "## Single-knob effects" in md and "## Which knobs matter" in md
+    assert "## Early stopping" in md and "noise floor (validation, baseline at 3 seeds" in md
     assert "PED-ANOVA" in md
     for name in ("pareto.png", "phase_energy.png", "single_knobs.png", "cascade.png"):
         raw = (folder / name).read_bytes()
