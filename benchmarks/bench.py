@@ -86,14 +86,24 @@ def fit(args: argparse.Namespace) -> None:
 
     runs = read_runs(args.task)
     chance, baseline = chance_of(args.task)
-    model = S.fit(runs, baseline, chance, args.task)
+    like = None
+    if args.task != "fortunes" and (RESULTS / "sim-fortunes.json").is_file():
+        like = json.loads((RESULTS / "sim-fortunes.json").read_text())
+    model = S.fit(runs, baseline, chance, args.task, like)
+    if like is not None:  # the knobs the second task did not measure (calibration.BORROWED): fortunes' factors
+        from calibration import BORROWED
+
+        for key, level in like["levels"].items():
+            if set(level["changes"]) <= set(BORROWED) and key not in model["levels"]:
+                model["levels"][key] = {**level, "borrowed_from": "fortunes"}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"sim-{args.task}.json").write_text(json.dumps(model, indent=1, default=str))
     validate(args.task, runs, S.Simulator(model))
 
 
 def validate(task: str, runs: list[dict], sim: Any) -> None:
-    """Predicted vs measured on the held-out combinations, paired at seed 0 (the seed they were measured at)."""
+    """Predicted vs measured on the held-out combinations: energy as a ratio to the baseline's mean over its seeds,
+    F1 paired with the baseline at seed 0 (the seed they were measured at)."""
     ok = [r for r in runs if r.get("ok") and not r.get("contaminated")]
     b0 = next(r for r in ok if r["group"] == "baseline" and r["seed"] == 0 and r["split"] == "validation")
     c0 = sim.model["chance"]["validation"]["c0"]
@@ -103,9 +113,11 @@ def validate(task: str, runs: list[dict], sim: Any) -> None:
             continue
         config = {**sim.baseline, **r["changes"]}
         e, q = sim.factors(config)
-        pred_ratio = sum(b0["phase_energy_j"][p] * e[p] for p in e) / b0["energy_j"]
+        base_e = sim.model["energy_base"]
+        pred_ratio = sum(base_e[p] * e[p] for p in e) / sum(base_e.values())
         pred_f1 = c0 + (b0["f1"] - c0) * q
-        rows.append({"changes": json.dumps(r["changes"], sort_keys=True), "measured_ratio": r["energy_j"] / b0["energy_j"],
+        rows.append({"changes": json.dumps(r["changes"], sort_keys=True),
+                     "measured_ratio": r["energy_j"] / sum(base_e.values()),
                      "predicted_ratio": pred_ratio, "measured_f1": r["f1"], "predicted_f1": pred_f1,
                      "measured_retention": r["f1"] / b0["f1"], "predicted_retention": pred_f1 / b0["f1"]})
     for row in rows:
@@ -138,7 +150,7 @@ def _plot_validation(task: str, rows: list[dict], summary: dict) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(1, 2, figsize=(10, 4.5))
-    for a, (m, p, label) in zip(ax, (("measured_ratio", "predicted_ratio", "energy / baseline (seed 0)"),
+    for a, (m, p, label) in zip(ax, (("measured_ratio", "predicted_ratio", "energy / baseline mean"),
                                      ("measured_f1", "predicted_f1", "F1 (validation, seed 0)"))):
         xs, ys = [r[m] for r in rows], [r[p] for r in rows]
         a.scatter(xs, ys)
@@ -211,7 +223,13 @@ def real(args: argparse.Namespace) -> None:
             r = json.loads(line)
             if "result" in r:
                 HeldPipeline.cache[r["key"]] = TrialResult.from_dict(r["result"])
-    spec0, _, _ = load_task(args.task)
+    spec0, _, space0 = load_task(args.task)
+    from measure import read_runs
+
+    for row in read_runs(args.task):  # the calibration's runs are stored results too (same configuration and seed)
+        if row.get("ok") and not row.get("contaminated"):
+            key = json.dumps([sorted(space0.complete(row["changes"]).items()), row["seed"], row["split"]], default=str)
+            HeldPipeline.cache.setdefault(key, _result_of(row, space0.complete(row["changes"])))
     pipeline = HeldPipeline(spec0.task, meter=None, seed=spec0.seed)
     from greenknobs.objectives.energy import make_meter
 
@@ -230,6 +248,7 @@ def real(args: argparse.Namespace) -> None:
                 continue
             spec = core.load_spec(args.task, f"real-{args.task}-{strategy}-r{rep}", args.budget, rep,
                                   f"journal:{STUDIES / f'real-{args.task}-{strategy}-r{rep}.journal'}")
+            spec.seed = args.training_seed  # every replicate at the same training seeds: only the sampler varies
             ctx = open_study(spec, pipeline=pipeline)
             pipeline.warm_space = ctx.space
             ctx.study.sampler = core.make_strategy(strategy, rep, ctx.space, spec)
@@ -239,15 +258,20 @@ def real(args: argparse.Namespace) -> None:
         # Interleaved: one trial of each strategy in turn, so drift in the machine spreads over all of them.
         from greenknobs.search.study._study import finished_count
 
+        from measure import chunk, chunk_over
+
         active = list(ctxs)
         while active:
-            for strategy in list(active):
-                ctx = ctxs[strategy]
-                have = finished_count(ctx.study)
-                if have >= args.budget:
-                    active.remove(strategy)
-                    continue
-                run_study(ctx, n_trials=min(args.budget, max(have + 1, ctx.spec.baseline_repeats)), show_progress=False)
+            with chunk():  # the machine is held across a few trials at a time, then others get their turn
+                while active and not chunk_over():
+                    for strategy in list(active):
+                        ctx = ctxs[strategy]
+                        have = finished_count(ctx.study)
+                        if have >= args.budget:
+                            active.remove(strategy)
+                            continue
+                        run_study(ctx, n_trials=min(args.budget, max(have + 1, ctx.spec.baseline_repeats)),
+                                  show_progress=False)
         for strategy, ctx in ctxs.items():
             confirmed, confirm_j = {}, 0.0
             if args.confirm and rec.pareto_trials(ctx.study):
@@ -263,6 +287,21 @@ def real(args: argparse.Namespace) -> None:
             with out.open("a") as fh:
                 fh.write(json.dumps(row, default=str) + "\n")
             print(f"real {args.task} {strategy} r{rep}: hv {score.hv:.4f} runs {score.runs}", file=sys.stderr, flush=True)
+
+
+def _result_of(row: dict, config: dict) -> Any:
+    """A calibration run as a TrialResult (the first runs stored only the measured fields: the rest is blank)."""
+    from greenknobs.objectives import TrialResult
+
+    if "result" in row:
+        return TrialResult.from_dict(row["result"])
+    return TrialResult(task="", model=config["model"], config=config, seed=row["seed"], energy_j=row["energy_j"],
+                       phase_energy_j=row["phase_energy_j"], phase_time_s=row["phase_time_s"],
+                       energy_source=row["source"], energy_description="estimated", time_s=row["time_s"], f1=row["f1"],
+                       f1_kind="", weighted_f1=math.nan, accuracy=math.nan, majority_f1=math.nan,
+                       degenerate=row["degenerate"], degenerate_reason="", predicted_counts={}, trainable_params=0,
+                       total_params=0, layers=0, lora_modules=0, n_train=0, n_eval=0, eval_split=row["split"],
+                       token_width=0, chance_f1=row["chance_f1"])
 
 
 def _write_csv(path: Path, rows: list[dict]) -> None:
@@ -294,6 +333,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--budget", type=int, default=12)
     p.add_argument("--strategies", default="random,cascade")
     p.add_argument("--confirm", action="store_true")
+    p.add_argument("--training-seed", type=int, default=0)
     sub.add_parser("summarize")
     args = ap.parse_args(argv)
     if args.cmd == "summarize":

@@ -44,13 +44,18 @@ def _own_s() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
+CHUNK_S = 420.0  # a campaign holds the machine for at most this long at a time (several runs), then lets others in
+_held: dict[str, float] = {}
+
+
 @contextlib.contextmanager
 def held_machine() -> Iterator[dict[str, float]]:
-    """Hold the machine for one run; fills {load_1min, foreign_cpu_s, foreign_share, wall_s} when it ends."""
+    """Hold the machine for one run (or go on holding it, within a chunk of CHUNK_S); fills {load_1min,
+    foreign_cpu_s, foreign_share, wall_s} when it ends."""
     from _cpu import exclusive_cpu
 
     info: dict[str, float] = {}
-    with exclusive_cpu() as load:
+    with (contextlib.nullcontext(os.getloadavg()[0]) if _held else exclusive_cpu()) as load:
         info["load_1min"] = load
         b0, o0, w0 = _busy_s(), _own_s(), time.perf_counter()
         try:
@@ -79,6 +84,23 @@ def load_task(name: str, pipeline: Any = None):
     return spec, pipeline, space
 
 
+@contextlib.contextmanager
+def chunk() -> Iterator[None]:
+    """Hold the machine across several runs until CHUNK_S have passed (checked between runs: `chunk_over`)."""
+    from _cpu import exclusive_cpu
+
+    with exclusive_cpu():
+        _held["since"] = time.perf_counter()
+        try:
+            yield
+        finally:
+            _held.clear()
+
+
+def chunk_over() -> bool:
+    return time.perf_counter() - _held.get("since", -1e9) > CHUNK_S
+
+
 def key_of(changes: Mapping[str, Any], seed: int, split: str) -> str:
     return hashlib.sha1(json.dumps([sorted(changes.items()), seed, split], default=str).encode()).hexdigest()[:16]
 
@@ -98,36 +120,45 @@ def measure(task: str, plan: Sequence[tuple[str, dict[str, Any], int, str]], pip
     done = {r["key"] for r in read_runs(task) if not r.get("contaminated")}
     todo = [p for p in plan if key_of(p[1], p[2], p[3]) not in done]
     print(f"{task}: {len(plan) - len(todo)} of {len(plan)} runs stored, {len(todo)} to run", file=sys.stderr, flush=True)
-    for i, (group, changes, seed, split) in enumerate(todo):
-        try:
-            config = space.complete(changes)
-        except Exception as err:  # a drawn combination the space refuses (e.g. a knob whose parent is off)
-            print(f"skipped {changes}: {err}", file=sys.stderr)
-            continue
-        runner = pipeline.for_split(split)
-        for attempt in range(3):
-            with held_machine() as held:
-                try:
-                    r = runner.run(config, seed=seed)
-                    row = {"ok": True, "f1": r.f1, "energy_j": r.energy_j, "phase_energy_j": r.phase_energy_j,
-                           "phase_time_s": r.phase_time_s, "time_s": r.time_s, "degenerate": r.degenerate,
-                           "chance_f1": r.chance_f1, "reused": r.reused_phases, "warmup_j": r.warmup_energy_j,
-                           "source": r.energy_source}
-                except Exception as err:  # a configuration that cannot train is a result too
-                    row = {"ok": False, "error": f"{type(err).__name__}: {str(err)[:200]}",
-                           "energy_j": sum(getattr(err, "phase_energy_j", {}).values())}
-            row.update(key=key_of(changes, seed, split), group=group, changes=changes, seed=seed, split=split,
-                       attempt=attempt, date=time.strftime("%Y-%m-%d %H:%M:%S"), **held)
-            row["contaminated"] = held["foreign_share"] > FOREIGN_MAX
-            with path.open("a") as fh:
-                fh.write(json.dumps(row, default=str) + "\n")
-            print(f"[{i + 1}/{len(todo)}] {group} {changes} seed {seed} {split}: "
-                  f"{row.get('energy_j', 0):.0f} J F1 {row.get('f1', float('nan')):.3f} {held['wall_s']:.1f} s "
-                  f"foreign {100 * held['foreign_share']:.0f}% load {held['load_1min']:.2f}", file=sys.stderr, flush=True)
-            if not row["contaminated"]:
-                break
-            time.sleep(20)  # let whatever shared the machine finish
+    i = 0
+    while i < len(todo):
+        with chunk():
+            while i < len(todo) and not chunk_over():
+                _measure_one(i, todo, task, space, pipeline, path)
+                i += 1
     return read_runs(task)
+
+
+def _measure_one(i: int, todo: list, task: str, space: Any, pipeline: Any, path: Path) -> None:
+    group, changes, seed, split = todo[i]
+    try:
+        config = space.complete(changes)
+    except Exception as err:  # a drawn combination the space refuses (e.g. a knob whose parent is off)
+        print(f"skipped {changes}: {err}", file=sys.stderr)
+        return
+    runner = pipeline.for_split(split)
+    for attempt in range(3):
+        with held_machine() as held:
+            try:
+                r = runner.run(config, seed=seed)
+                row = {"ok": True, "f1": r.f1, "energy_j": r.energy_j, "phase_energy_j": r.phase_energy_j,
+                       "phase_time_s": r.phase_time_s, "time_s": r.time_s, "degenerate": r.degenerate,
+                       "chance_f1": r.chance_f1, "reused": r.reused_phases, "warmup_j": r.warmup_energy_j,
+                       "source": r.energy_source, "result": r.to_dict()}
+            except Exception as err:  # a configuration that cannot train is a result too
+                row = {"ok": False, "error": f"{type(err).__name__}: {str(err)[:200]}",
+                       "energy_j": sum(getattr(err, "phase_energy_j", {}).values())}
+        row.update(key=key_of(changes, seed, split), group=group, changes=changes, seed=seed, split=split,
+                   attempt=attempt, date=time.strftime("%Y-%m-%d %H:%M:%S"), **held)
+        row["contaminated"] = held["foreign_share"] > FOREIGN_MAX
+        with path.open("a") as fh:
+            fh.write(json.dumps(row, default=str) + "\n")
+        print(f"[{i + 1}/{len(todo)}] {group} {changes} seed {seed} {split}: "
+              f"{row.get('energy_j', 0):.0f} J F1 {row.get('f1', float('nan')):.3f} {held['wall_s']:.1f} s "
+              f"foreign {100 * held['foreign_share']:.0f}% load {held['load_1min']:.2f}", file=sys.stderr, flush=True)
+        if not row["contaminated"]:
+            break
+        time.sleep(20)  # let whatever shared the machine finish
 
 
 def main(argv: Sequence[str] | None = None) -> None:

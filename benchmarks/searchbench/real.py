@@ -24,7 +24,7 @@ class HeldPipeline(Pipeline):
     log_path: Path
     run_wall_s: float = 0.0
 
-    def run(self, config: Any, seed: int | None = None) -> TrialResult:
+    def run(self, config: Any, seed: int | None = None, monitor: Any = None) -> TrialResult:
         import dataclasses
 
         from measure import FOREIGN_MAX, held_machine
@@ -40,7 +40,7 @@ class HeldPipeline(Pipeline):
             with held_machine() as held:
                 w0 = time.perf_counter()
                 try:
-                    r = super().run(config, seed=seed)
+                    r = super().run(config, seed=seed, monitor=monitor)
                 finally:
                     type(self).run_wall_s += time.perf_counter() - w0
             self._log({"key": key, "reused": False, "attempt": attempt, "energy_j": r.energy_j, "f1": r.f1, **held,

@@ -4,7 +4,7 @@ objectives/_simulated.py's SimulatedPipeline, and `truth(config)` is its noise-f
 The model (fitted by `fit` from benchmarks/measure.py's runs, stored as JSON in benchmarks/results/):
 
 - **Energy, per phase.** The baseline's mean joules per phase (over its validation seeds) × one factor per knob group
-  and phase, each measured as a run's phase joules over the baseline's at the same seed. Groups whose knobs interact
+  and phase, each measured as a run's phase joules over that mean. Groups whose knobs interact
   are measured as full tables, not as products of single effects: (max_length, padding) — dynamic padding cuts the
   same padded tokens a shorter window cuts —, (drop_layers, drop_from) — the pruning cliff —, train_fraction (at
   0.3/0.5/0.7, linear between) and (adaptation, lora_rank, lora_alpha). Every other knob is one factor per level.
@@ -47,11 +47,12 @@ def _key(changes: Mapping[str, Any]) -> str:
 
 # -- fitting ------------------------------------------------------------------------------------------------------
 def fit(runs: Sequence[Mapping[str, Any]], baseline: Mapping[str, Any], chance: Mapping[str, Mapping[str, float]],
-        task: str) -> dict[str, Any]:
+        task: str, like: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The simulator's parameters from measured runs (benchmarks/measure.py rows; `validation` rows are ignored).
 
     `baseline`: the space's baseline configuration; `chance`: per split {c0: random-prior F1 mean, threshold: the
-    degenerate line} (objectives/_metrics.py)."""
+    degenerate line} (objectives/_metrics.py). `like`: a model fitted on another task, whose split of the F1 noise
+    into shared and own parts (and test/validation F1 ratio) stands in where this task's runs do not measure them."""
     ok = [r for r in runs if r.get("ok") and not r.get("contaminated") and r["group"] != "validation"]
     base = {(r["seed"], r["split"]): r for r in ok if r["group"] == "baseline"}
     val_seeds = sorted(s for s, sp in base if sp == "validation")
@@ -60,7 +61,10 @@ def fit(runs: Sequence[Mapping[str, Any]], baseline: Mapping[str, Any], chance: 
     energy_base = {p: statistics.fmean(base[(s, "validation")]["phase_energy_j"][p] for s in val_seeds) for p in PHASES}
     totals = [base[(s, "validation")]["energy_j"] for s in val_seeds]
     e_cv = statistics.stdev(totals) / statistics.fmean(totals)
-    f1_base = {sp: statistics.fmean(r["f1"] for (s, x), r in base.items() if x == sp) for sp in ("validation", "test")}
+    f1_base = {sp: statistics.fmean([r["f1"] for (s, x), r in base.items() if x == sp] or [math.nan])
+               for sp in ("validation", "test")}
+    if math.isnan(f1_base["test"]):  # not measured here: the other task's test/validation ratio
+        f1_base["test"] = f1_base["validation"] * (like["f1_base"]["test"] / like["f1_base"]["validation"] if like else 1.0)
     # Noise: baseline spread = seed part + own part; a repeated configuration's paired difference with the baseline
     # at the same seed has 2 own parts.
     var_total = statistics.variance([base[(s, "validation")]["f1"] for s in val_seeds])
@@ -75,15 +79,20 @@ def fit(runs: Sequence[Mapping[str, Any]], baseline: Mapping[str, Any], chance: 
     # Pooled within-configuration variance of the paired differences (each configuration's own mean removed).
     num = sum((len(v) - 1) * statistics.variance(v) for v in by_cfg.values() if len(v) > 1)
     dof = sum(len(v) - 1 for v in by_cfg.values() if len(v) > 1)
-    var_own = (num / dof) / 2 if dof else var_total / 2
+    if dof:
+        var_own = (num / dof) / 2
+    else:  # no repeated configuration measured here: the other task's share of own noise (else half)
+        share = like["f1_sd_own"] ** 2 / (like["f1_sd_own"] ** 2 + like["f1_sd_seed"] ** 2) if like else 0.5
+        var_own = var_total * share
     var_own = min(var_own, var_total)
     sd_own, sd_seed = math.sqrt(var_own), math.sqrt(max(0.0, var_total - var_own))
     paired_sd = math.sqrt(2) * sd_own
 
     def factors(r: Mapping[str, Any]) -> dict[str, Any]:
+        # Energy against the baseline's mean over its seeds (the seed changes the joules little, the machine's
+        # state from one minute to the next more: one baseline run would bias every factor); F1 paired at the seed.
         ref = base[(r["seed"], r["split"])]
-        e = {p: r["phase_energy_j"][p] / ref["phase_energy_j"][p] if ref["phase_energy_j"][p] > 0 else 1.0
-             for p in PHASES}
+        e = {p: r["phase_energy_j"][p] / energy_base[p] if energy_base[p] > 0 else 1.0 for p in PHASES}
         d = r["f1"] - ref["f1"]
         q = (r["f1"] - c0) / (ref["f1"] - c0) if abs(d) > NOISE_Z * paired_sd else 1.0
         return {"energy": e, "q": max(0.0, q), "f1_diff": d, "significant": abs(d) > NOISE_Z * paired_sd}
