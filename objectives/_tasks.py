@@ -31,8 +31,12 @@ class Task:
 BUILTIN_TASKS: dict[str, Task] = {
     "fortunes": Task(
         "fortunes", ("minilm-l6",),
-        DatasetSpec("fortunes", max_rows={"train": 600, "validation": 200, "test": 200}),
-        description="pretrained all-MiniLM-L6-v2 on FreeBSD fortune genres (5 classes); offline default",
+        # Every fortune (no per-class cap), 600 training texts and the whole held-out 15% + 15% (484 + 484 texts):
+        # at 2 epochs the baseline's macro-F1 spreads by a std of 0.007 over 5 training seeds, under a third of a 5%
+        # tolerance band (benchmarks/README.md, "The default task's seed spread"); 200-text splits spread twice that.
+        DatasetSpec("fortunes", max_rows={"train": 600, "validation": 484, "test": 484}, per_class=None),
+        description="pretrained all-MiniLM-L6-v2 on FreeBSD fortune genres (5 classes, 600 train / 484 validation / "
+                    "484 test texts); offline default",
     ),
     "fortunes-tiny": Task(
         "fortunes-tiny", ("tiny-bert",),

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from greenknobs.objectives import PIPELINE_PHASES
 from greenknobs.search.analysis._front import hypervolume_history, hypervolume_reference, pareto_rows, phase_energy_rows
 from greenknobs.search.records._records import energy_label, is_estimated, min_f1_retention
+from greenknobs.search.records._noise import saving_text
 
 __all__ = ["figure_html", "hypervolume_figure", "hypervolume_history", "pareto_figure", "pareto_rows",
            "phase_energy_figure", "phase_energy_rows"]
@@ -182,20 +183,16 @@ def pareto_png(study: optuna.Study, a: dict[str, Any]):
         ax.scatter([r["energy_j"] for r in front], [r["f1"] for r in front], marker="D", color="#d62728", s=60,
                    edgecolor="black", label="Pareto set", zorder=3)
         confirmed = {p["trial"]: p["confirmed"] for p in a["pareto"] if p["confirmed"]}
-        labelled = False
         for r in front:
-            ax.annotate(str(r["trial"]), (r["energy_j"], r["f1"]), xytext=(7, 0), textcoords="offset points",
-                        fontsize=8, va="center")
             s = confirmed.get(r["trial"])
-            if s and s["energy_j_std"] is not None:
-                # The mean sits apart from the first run: a thin line ties it to the trial it summarises.
-                ax.plot([r["energy_j"], s["energy_j_mean"]], [r["f1"], s["f1_mean"]], color="#d62728", lw=0.8, ls=":")
-                ax.errorbar(s["energy_j_mean"], s["f1_mean"], xerr=s["energy_j_std"], yerr=s["f1_std"], fmt="D",
-                            mfc="none", mec="#d62728", ecolor="#d62728", alpha=0.7, capsize=3, zorder=2,
-                            label=None if labelled else "mean ± std over confirm runs")
-                ax.annotate(f"{r['trial']} ({s['runs']} runs)", (s["energy_j_mean"], s["f1_mean"]), xytext=(6, -9),
-                            textcoords="offset points", fontsize=7, color="#d62728")
-                labelled = True
+            # The confirmation ran on the test split: its verdict labels the point; its F1s are not drawn on this
+            # validation axis (another split), and its saving is paired with the baseline's runs at the same seeds.
+            label = str(r["trial"])
+            if s:
+                word = "recommended" if s["recommended"] else "not recommended"
+                label += f": {word} ({saving_text(s['saving']['mean'])} on the test split, {len(s['seeds'])} seeds)"
+            ax.annotate(label, (r["energy_j"], r["f1"]), xytext=(7, 0), textcoords="offset points", fontsize=8,
+                        va="center", color="#d62728" if s and s["recommended"] else "black")
     repeats = [r for r in rows if not r["changed"] and not r["baseline"]]
     if repeats:  # the same configuration as the baseline: how far apart they land is the meter's noise
         ax.scatter([r["energy_j"] for r in repeats], [r["f1"] for r in repeats], marker="*", s=160, facecolor="none",
@@ -211,12 +208,12 @@ def pareto_png(study: optuna.Study, a: dict[str, Any]):
                         xycoords=("axes fraction", "data"), ha="right", va="bottom", fontsize=8, color="#666666")
     ax.set_xlabel(energy_label(study))
     ax.set_ylabel(f"{a['f1_kind']} F1 (higher is better)")
-    title = f"{a['study']}: energy vs F1"
+    title = f"{a['study']}: energy vs F1 on the validation split"
     if any(p["confirmed"] for p in a["pareto"]):
-        title += " — Pareto set with confirm repeats"
+        title += " (labels: the candidates' paired confirmation)"
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="lower left")
     return fig
 
 

@@ -93,3 +93,19 @@ def test_general_class_sampled_to_largest_genre_when_uncapped():
     counts = Counter(labels)
     assert counts["fortunes"] == max(n for name, n in counts.items() if name != "fortunes")
     assert counts["startrek"] > 150
+
+
+def test_the_per_class_cap_is_the_specs_and_the_default_task_takes_every_fortune():
+    """The default task's baseline needs ~480-text validation and test splits to be stable across training seeds
+    (benchmarks/README.md): it reads every fortune; a spec's `per_class` caps each class, and is part of the
+    fingerprint, so a cache of one is never read for the other."""
+    from greenknobs.objectives import get_task
+
+    small = load_splits(DatasetSpec("fortunes", per_class=40))
+    total = Counter(label for name in SPLITS for label in getattr(small, name)["label"])
+    assert max(total.values()) == 40 and set(total) == set(range(5))
+    default = get_task("fortunes").dataset
+    assert default.per_class is None
+    full = load_splits(default)
+    assert (len(full.train), len(full.validation), len(full.test)) == (600, 484, 484)
+    assert full.fingerprint != load_splits(DatasetSpec("fortunes", max_rows=default.max_rows)).fingerprint

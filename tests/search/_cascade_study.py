@@ -118,6 +118,9 @@ def build_simulated(base: Path) -> CascadeStudy:
     started = time.perf_counter()
     ctx = run_simulated(folder, simulated_task(), n_trials=BUDGET, sampler="cascade", knobs=SEARCHED,
                         min_f1_retention=0.9)
+    from greenknobs.search.study._confirm import confirm_pareto
+
+    confirm_pareto(ctx)  # the paired confirmation on the test split, as `greenknobs run` ends: the report reads it
     study = CascadeStudy(folder, ctx.spec.path, folder / "sim.journal", time.perf_counter() - started)
     study.name = "sim"
     _BUILT[folder] = study
