@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from greenknobs._errors import GreenknobsError
 from greenknobs.objectives import Pipeline, TrialFailed, TrialResult
-from greenknobs.search.study import _lost
+from greenknobs.search.study import _lost, _workers
 from greenknobs.search.records import _early_stop as es
 from greenknobs.search.records import _noise as noise
 from greenknobs.search.records import _records as rec
@@ -245,6 +245,10 @@ class Objective:
         if rec.ROLE not in trial.user_attrs:
             trial.set_user_attr(rec.ROLE, role)
         _lost.stamp(trial)
+        # Which worker took the trial, and its sampler's seed: on every trial it touches, a surplus one included.
+        worker = _workers.worker_of(self.ctx)
+        trial.set_user_attr(_workers.WORKER_ATTR, worker.identity)
+        trial.set_user_attr(_workers.SAMPLER_SEED, worker.seed)
         if self.budget is not None and role != "baseline" and self._over_budget(trial):
             trial.set_user_attr(rec.ROLE, SURPLUS)
             raise optuna.TrialPruned(f"the budget of {self.budget} runs was filled by other workers first")
@@ -298,16 +302,12 @@ class Objective:
     _asked_again = 0  # proposals of measured configurations this worker sent back to its sampler, in a row
 
     def _unique_or_repeat(self, trial: optuna.Trial, role: str) -> str:
-        """Record which worker runs the trial and its sampler's seed; then, for a search trial, check its
-        configuration against every trial that trained or is training it (study/_duplicates.py): unique, it runs
+        """For a search trial, check its configuration against every trial that trained or is training it (study/_duplicates.py): unique, it runs
         as a search trial; measured already, the trial ends FAIL "duplicate" (nothing trained, no budget spent, the
         sampler asked again), or after ASK_AGAIN of those in a row it runs as a labelled repeat at a seed of its
         own. Returns the role the trial runs in."""
-        from greenknobs.search.study import _duplicates, _workers
+        from greenknobs.search.study import _duplicates
 
-        worker = _workers.worker_of(self.ctx)
-        trial.set_user_attr(_workers.WORKER_ATTR, worker.identity)
-        trial.set_user_attr(_workers.SAMPLER_SEED, worker.seed)
         if role != "search":
             return role
         try:

@@ -193,4 +193,7 @@ def test_a_trial_started_after_the_budget_is_claimed_is_pruned_as_surplus(tmp_pa
     trials = study.get_trials(deepcopy=False)
     assert [rec.role_of(t) for t in trials] == ["baseline", "search", "surplus"]
     assert rec.CONFIG not in trials[2].user_attrs  # nothing was suggested or trained
+    # ...yet it names the worker that took it and that worker's sampler seed, as every trial a worker touches does
+    assert trials[2].user_attrs[_workers.SAMPLER_SEED] == _workers.worker_of(ctx).seed
+    assert _workers.WORKER_ATTR in trials[2].user_attrs
     assert finished_count(study) == 0  # a surplus trial never counts toward the budget
