@@ -224,7 +224,7 @@ def real(args: argparse.Namespace) -> None:
     out = []
     for mode, path in (("safe", args.safe), ("off", args.off)):
         storage = open_storage(f"journal:{path}")
-        name = [s.study_name for s in optuna.get_all_studies(storage) if not s.study_name.endswith(":confirm")][0]
+        name = [n for n in optuna.get_all_study_names(storage) if not n.endswith(":confirm")][0]
         study = optuna.load_study(study_name=name, storage=storage)
         trials = study.get_trials(deepcopy=False)
         twin = confirm_study(study, create=False)
