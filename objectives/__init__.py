@@ -1,7 +1,7 @@
 """The trial pipeline: tasks, the five phases, energy metering, metrics."""
 
 from greenknobs.objectives._datasets import DatasetSpec, TextSplits, load_splits
-from greenknobs.objectives._metrics import Scores, score
+from greenknobs.objectives._metrics import Scores, f1_kind, score
 from greenknobs.objectives._models import BUILTIN_MODELS
 from greenknobs.objectives._pipeline import Pipeline
 from greenknobs.objectives._result import PIPELINE_PHASES, TrialResult
@@ -11,5 +11,5 @@ from greenknobs.objectives._train import TrialFailed
 
 __all__ = [
     "BUILTIN_MODELS", "BUILTIN_TASKS", "DEFAULT_TASK", "DatasetSpec", "PIPELINE_PHASES", "Pipeline", "Response", "Scores", "SimulatedPipeline",
-    "Task", "TextSplits", "TrialFailed", "TrialResult", "get_task", "load_splits", "score", "task_from",
+    "Task", "TextSplits", "TrialFailed", "TrialResult", "f1_kind", "get_task", "load_splits", "score", "task_from",
 ]

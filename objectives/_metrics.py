@@ -68,13 +68,18 @@ def chance_levels(y_true: Sequence[int], num_labels: int, prior: Sequence[float]
     return float(constants.max()), float(random.mean()), float(random.std(ddof=1))
 
 
+def f1_kind(num_labels: int) -> str:
+    """Which F1 a task is scored by: the positive class's for two labels (see `score`), macro otherwise."""
+    return "positive-class" if num_labels == 2 else "macro"
+
+
 def score(y_true: Sequence[int], y_pred: Sequence[int], num_labels: int, majority_label: int,
           prior: Sequence[float] | None = None) -> Scores:
     """`prior`: the training split's class shares (default: those of `y_true`)."""
     from sklearn.metrics import accuracy_score, f1_score
 
     labels = list(range(num_labels))
-    if num_labels == 2:
+    if f1_kind(num_labels) == "positive-class":
         # The positive class is the training split's minority class: label ids follow sorted class names, so
         # id 1 can be the majority ("clean" after "buggy"), and its F1 would reward the one-class trap.
         kind, kwargs, pos = "positive-class", {"average": "binary", "pos_label": 1 - majority_label}, 1 - majority_label

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from greenknobs.objectives._metrics import f1_kind
 from greenknobs.objectives._pipeline import Pipeline, Report
 from greenknobs.objectives._result import PIPELINE_PHASES, TrialResult
 from greenknobs.objectives._tasks import Task
@@ -101,7 +102,7 @@ class SimulatedPipeline(Pipeline):
                                           "training": at * phases["training"]}
                     err.curve = [c.to_dict() for c in curve]  # type: ignore[attr-defined]
                     raise
-        kind = "positive-class" if self._num_labels == 2 else "macro"
+        kind = f1_kind(self._num_labels)
         return TrialResult(
             task=self.task.name, model=config.get("model", "simulated"), config=config, seed=seed,
             energy_j=sum(phases.values()), phase_energy_j=phases, phase_time_s={p: 0.0 for p in PIPELINE_PHASES},

@@ -17,7 +17,7 @@ from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from greenknobs._errors import GreenknobsError
-from greenknobs.objectives import Pipeline, TrialFailed, TrialResult
+from greenknobs.objectives import Pipeline, TrialFailed, TrialResult, f1_kind
 from greenknobs.search.study import _lost, _workers
 from greenknobs.search.records import _early_stop as es
 from greenknobs.search.records import _noise as noise
@@ -100,8 +100,8 @@ def open_study(spec: StudySpec, *, storage_url: str | None = None, sampler: str 
         ensure_baseline(ctx)
     else:
         _wait_until_recorded(study)
-    f1_kind = "positive-class" if pipeline.splits.num_labels == 2 else "macro"
-    _check_or_record(study, spec, meter, space, f1_kind)  # records the energy source last: it marks the study ready
+    # Records the energy source last: it marks the study ready.
+    _check_or_record(study, spec, meter, space, f1_kind(pipeline.splits.num_labels))
     prepare_worker(ctx)  # GPU caps a stopped worker left on this host; the warm-up's reach (issue 13)
     return ctx
 
@@ -333,9 +333,7 @@ class Objective:
         except (TrialFailed, GreenknobsError, RuntimeError, ValueError, TypeError, AssertionError, MemoryError,
                 ImportError, OSError) as err:
             # A library error in one configuration fails that trial, not the study; Ctrl-C and SIGTERM still stop.
-            burned = self._spent(done)
-            for phase, joules in getattr(err, "phase_energy_j", {}).items():
-                burned[phase] = burned.get(phase, 0.0) + joules
+            burned = self._spent(done, getattr(err, "phase_energy_j", {}))
             if not isinstance(err, TrialFailed):
                 text = str(err).strip()
                 err = TrialFailed(f"{type(err).__name__}: {text.splitlines()[0][:300] if text else ''}")
@@ -343,10 +341,7 @@ class Objective:
             self._failed(trial, err.reason, burned)
             raise err from None
         except KeyboardInterrupt as err:
-            burned = self._spent(done)
-            for phase, joules in getattr(err, "phase_energy_j", {}).items():
-                burned[phase] = burned.get(phase, 0.0) + joules
-            err.phase_energy_j = burned  # type: ignore[attr-defined]
+            err.phase_energy_j = self._spent(done, getattr(err, "phase_energy_j", {}))  # type: ignore[attr-defined]
             raise
 
     def _monitor(self, mode: str) -> Callable[[Any], None]:
@@ -390,10 +385,11 @@ class Objective:
         raise optuna.TrialPruned(f"stopped early ({stopped.stop.rule}): {stopped.stop.reason}")
 
     @staticmethod
-    def _spent(results: list[TrialResult]) -> dict[str, float]:
+    def _spent(results: list[TrialResult], partial: dict[str, float] | None = None) -> dict[str, float]:
+        """Joules per phase over the trial's finished runs, plus what a run cut short burned (`partial`)."""
         out: dict[str, float] = {}
-        for r in results:
-            for phase, joules in r.phase_energy_j.items():
+        for phases in [r.phase_energy_j for r in results] + [partial or {}]:
+            for phase, joules in phases.items():
                 out[phase] = out.get(phase, 0.0) + joules
         return out
 
