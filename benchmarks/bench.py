@@ -87,7 +87,7 @@ def fit(args: argparse.Namespace) -> None:
     runs = read_runs(args.task)
     chance, baseline = chance_of(args.task)
     like = None
-    if args.task != "fortunes" and (RESULTS / "sim-fortunes.json").is_file():
+    if args.task == "project" and (RESULTS / "sim-fortunes.json").is_file():
         like = json.loads((RESULTS / "sim-fortunes.json").read_text())
     model = S.fit(runs, baseline, chance, args.task, like)
     if like is not None:  # the knobs the second task did not measure (calibration.BORROWED): fortunes' factors
@@ -161,7 +161,11 @@ def _plot_validation(task: str, rows: list[dict], summary: dict) -> None:
     ax[0].set_title(f"energy: median |error| {summary['energy_ratio_abs_error_pct_median']:.1f}%")
     ax[1].set_title(f"F1: MAE {summary['f1_mean_abs_error']:.3f} (paired noise sd {summary['f1_paired_noise_sd']:.3f})")
     fig.suptitle(f"simulator vs {len(rows)} held-out real combinations ({task}, estimated energy)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    from searchbench.summary import provenance
+
+    fig.text(0.01, 0.01, provenance(f"python benchmarks/measure.py calibrate {task}; bench.py fit {task}"),
+             fontsize=7, color="0.35")
     fig.savefig(RESULTS / f"sim-validation-{task}.png", dpi=110)
     plt.close(fig)
 
@@ -270,8 +274,8 @@ def real(args: argparse.Namespace) -> None:
                         if have >= args.budget:
                             active.remove(strategy)
                             continue
-                        run_study(ctx, n_trials=min(args.budget, max(have + 1, ctx.spec.baseline_repeats)),
-                                  show_progress=False)
+                        # one trial per turn, the study's whole budget in view (a near-floor trial re-measures)
+                        run_study(ctx, n_trials=args.budget, max_trials=1, show_progress=False)
         for strategy, ctx in ctxs.items():
             confirmed, confirm_j = {}, 0.0
             if args.confirm and rec.pareto_trials(ctx.study):

@@ -30,6 +30,13 @@ SINGLES: dict[str, dict[str, list[Any]]] = {
 SINGLES["project"] = {k: v for k, v in SINGLES["fortunes"].items()
                       if k not in ("tokenizer", "attention", "optimizer", "loader_workers", "cpu_threads")}
 SINGLES["project"]["infer_batch_size"] = [64]
+# The default study's own task (studies/default.toml: 600 / 484 / 484 fortunes, a 64-token baseline, 2 epochs) and
+# its 9 knobs: what a user runs first, so the simulator the strategies are ranked on is built from it.
+SINGLES["default"] = {
+    "max_length": [32], "tokenizer": ["rust"], "padding": ["dynamic"], "attention": ["sdpa"],
+    "train_precision": ["bf16"], "batch_size": [32], "epochs": [1], "infer_batch_size": [32, 64],
+    "quantization": ["dynamic-int8"],
+}
 LORA: list[dict[str, Any]] = []  # LoRA's rank and alpha: not measured (LoRA alone is degenerate here: see README)
 MAX_LENGTH = {"fortunes": [32, 64, 96, 128], "project": [64, 128, 256]}
 BORROWED = ("tokenizer", "attention", "optimizer", "loader_workers", "cpu_threads")  # project: from fortunes
@@ -39,6 +46,8 @@ VALIDATION_N = 10
 
 
 def tables(task: str) -> list[tuple[str, dict[str, Any]]]:
+    if task == "default":  # its interactions: dynamic padding inside a shorter window; fewer, larger steps
+        return [("table", {"max_length": 32, "padding": "dynamic"}), ("table", {"batch_size": 32, "epochs": 1})]
     out = []
     lengths = MAX_LENGTH[task]
     base_len = 128
@@ -73,13 +82,16 @@ def validation_combos(task: str, space_levels: dict[str, list[Any]], n: int = VA
             changes["lora_alpha"] = rng.choice([8, 16, 32, 64])
         if changes.get("drop_layers"):
             changes["drop_from"] = rng.choice(["top", "bottom"])
-        if changes not in out:
+        built = [c for _, c in singles(task) + tables(task)]  # a validation point is never one it was built from
+        if changes not in out and changes not in built:
             out.append(changes)
     return out
 
 
 def levels(task: str) -> dict[str, list[Any]]:
     lv = {k: list(v) for k, v in SINGLES[task].items()}
+    if task == "default":
+        return lv
     lv["max_length"] = [n for n in MAX_LENGTH[task] if n != 128]
     lv["padding"] = ["dynamic"]
     lv["drop_layers"] = DROPS
@@ -92,6 +104,14 @@ def levels(task: str) -> dict[str, list[Any]]:
 def plan(task: str, part: str = "all") -> list[tuple[str, dict[str, Any], int, str]]:
     v = "validation"
     parts: dict[str, list[tuple[str, dict[str, Any], int, str]]] = {}
+    if task == "default":
+        parts["build"] = [("baseline", {}, 0, v)] + [(g, c, 0, v) for g, c in singles(task) + tables(task)]
+        parts["validation"] = [("validation", c, 0, v) for c in validation_combos(task, levels(task))]
+        parts["noise"] = ([("baseline", {}, s, v) for s in (1, 2, 3, 4)]
+                          + [("repeat", {"max_length": 32}, s, v) for s in (1, 2)]
+                          + [("baseline", {}, s, "test") for s in (5, 6, 7)])
+        order = ["build", "validation", "noise"] if part == "all" else part.split(",")
+        return [p for name in order for p in parts[name]]
     parts["build"] = ([("baseline", {}, 0, v)] + [(g, c, 0, v) for g, c in singles(task) + tables(task)])
     noise = [("baseline", {}, s, v) for s in (1, 2, 3) if task == "fortunes" or s < 3]
     if task == "fortunes":  # the second task: the baseline's spread only (its split into shared and own parts and

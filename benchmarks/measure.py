@@ -27,7 +27,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 STUDIES = HERE / ".studies"
-TASKS = {"fortunes": HERE / "studies" / "fortunes-scaled.toml", "project": HERE / "studies" / "project-scaled.toml"}
+TASKS = {"fortunes": HERE / "studies" / "fortunes-scaled.toml", "project": HERE / "studies" / "project-scaled.toml",
+         "default": HERE.parent / "studies" / "default.toml"}
 FOREIGN_MAX = 0.10  # share of the machine's core-seconds other processes may take during a published run
 _HZ = os.sysconf("SC_CLK_TCK")
 
@@ -126,6 +127,7 @@ def measure(task: str, plan: Sequence[tuple[str, dict[str, Any], int, str]], pip
             while i < len(todo) and not chunk_over():
                 _measure_one(i, todo, task, space, pipeline, path)
                 i += 1
+        time.sleep(5)  # between chunks: let a waiting test suite (`flock -s`) take the machine
     return read_runs(task)
 
 

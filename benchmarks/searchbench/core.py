@@ -26,8 +26,9 @@ import optuna
 from optuna.trial import TrialState
 
 HERE = Path(__file__).resolve().parents[1]
-STUDY_FILES = {"fortunes": HERE / "studies" / "fortunes-scaled.toml", "project": HERE / "studies" / "project-scaled.toml"}
-NUM_LABELS = {"fortunes": 5, "project": 2}
+STUDY_FILES = {"fortunes": HERE / "studies" / "fortunes-scaled.toml", "project": HERE / "studies" / "project-scaled.toml",
+               "default": HERE.parent / "studies" / "default.toml"}  # the default study itself: its task and 9 knobs
+NUM_LABELS = {"fortunes": 5, "project": 2, "default": 5}
 # name -> (what it is, grey-box?)
 STRATEGIES: dict[str, tuple[str, bool]] = {
     "random": ("Optuna RandomSampler", False),
@@ -59,6 +60,9 @@ def load_spec(task: str, name: str, budget: int, rep: int, storage: str):
 
     spec = _load(STUDY_FILES[task])
     spec.name, spec.storage, spec.n_trials, spec.seed = name, storage, budget, training_seed(rep)
+    # Samplers are compared on whole runs: early stopping off (the simulator has no learning curves, and a stop
+    # would change what a strategy's trials measured), and no wall-clock limit (the budget counts training runs).
+    spec.early_stop, spec.timeout_s = "off", None
     return spec
 
 

@@ -495,9 +495,12 @@ def _save_note(trial: optuna.Trial, body: str) -> None:
 
 
 def run_study(ctx: StudyContext, *, n_trials: int | None = None, timeout_s: float | None = None,
-              show_progress: bool = True, label: str = "") -> dict[str, Any]:
+              show_progress: bool = True, label: str = "", max_trials: int | None = None) -> dict[str, Any]:
     """Run until the study holds `n_trials` finished trials (counted over every run and worker) or time is up.
 
+    `max_trials`: start at most this many trials in this call, the budget unchanged, so that a caller can take
+    turns between studies one trial at a time (benchmarks/bench.py) and a trial near the floor may still be
+    re-measured within the study's budget (passing a smaller `n_trials` instead would leave it no runs for that).
     First, trials left RUNNING by dead workers of this host are failed and queued again (`_lost`)."""
     budget = n_trials if n_trials is not None else ctx.spec.n_trials
     timeout_s = timeout_s if timeout_s is not None else ctx.spec.timeout_s
@@ -511,7 +514,7 @@ def run_study(ctx: StudyContext, *, n_trials: int | None = None, timeout_s: floa
         # n_trials=None: the budget callback stops the loop, counting every worker's runs, retries included.
         ctx.study.optimize(
             Objective(ctx, on_trial=display.trial_started if display else None, budget=budget),
-            n_trials=None, timeout=timeout_s, catch=(TrialFailed,),
+            n_trials=max_trials, timeout=timeout_s, catch=(TrialFailed,),
             callbacks=[_StopAtBudget(budget, k)] + ([display.trial_finished] if display else []),
         )
     return {"finished": finished_count(ctx.study), "budget": budget}

@@ -68,6 +68,21 @@ def test_an_f1_within_noise_of_the_floor_is_re_measured_at_the_baselines_seeds(t
     assert trial.values[1] == pytest.approx(sum(r.f1 for r in rec.runs_of(trial)) / 3)  # the mean is what Optuna sees
 
 
+def test_taking_turns_one_trial_at_a_time_still_re_measures_within_the_budget(tmp_path):
+    """run_study(max_trials=1) starts one trial per call against the study's whole budget (how the benchmark takes
+    turns between studies); a near-floor trial is still re-measured. Passing n_trials = finished + 1 instead would
+    leave it one run, undecided and off the Pareto set (the benchmark's first real campaign did that)."""
+    from greenknobs.search.study._study import finished_count, run_study
+
+    task = Task(effects={NEAR: (0.6, -0.035)}, f1_sd=0.01)
+    ctx = open_simulated(tmp_path, task, n_trials=6, enqueue=[dict(NEAR)])
+    run_study(ctx, n_trials=6, max_trials=1, show_progress=False)
+    assert finished_count(ctx.study) == 3  # the baseline's 3 runs: one trial
+    run_study(ctx, n_trials=6, max_trials=1, show_progress=False)
+    trial = next(t for t in ctx.study.get_trials() if changes_of(task, t) == NEAR)
+    assert trial.user_attrs["runs"] == 3 and finished_count(ctx.study) == 6
+
+
 def test_no_budget_left_leaves_it_undecided_and_off_the_pareto_set(tmp_path):
     task = Task(effects={NEAR: (0.6, -0.035)}, f1_sd=0.01)
     ctx = run_simulated(tmp_path, task, n_trials=4, enqueue=[dict(NEAR)])

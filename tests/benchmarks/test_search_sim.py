@@ -1,8 +1,6 @@
-"""Kept here, out of tests/, until results/sim-fortunes.json exists (issue 14: the calibration campaign has not run); then it
-moves to tests/benchmarks/ and runs in the suite.
-
-The search benchmark's fast check, on the simulator calibrated on measured runs (benchmarks/results/sim-*.json):
-a few seeds, asserting only what the full campaign (benchmarks/README.md) showed with room to spare."""
+"""The search benchmark's fast check (issue 14), on the simulator calibrated on the default task's measured runs
+(benchmarks/results/sim-default.json, fitted by `python benchmarks/bench.py fit default`): a few seeds, asserting
+only what the full campaign (benchmarks/README.md, "Search quality") showed with room to spare."""
 
 from __future__ import annotations
 
@@ -19,10 +17,12 @@ from searchbench import core  # noqa: E402
 from searchbench.sim import Simulator  # noqa: E402
 from searchbench.summary import holm  # noqa: E402
 
+TASK = "default"
+
 
 @pytest.fixture(scope="module")
 def sim() -> Simulator:
-    return Simulator.load(REPO / "benchmarks" / "results" / "sim-fortunes.json")
+    return Simulator.load(REPO / "benchmarks" / "results" / f"sim-{TASK}.json")
 
 
 def test_simulator_answers_are_common_random_numbers_and_its_truth_is_baseline_relative(sim):
@@ -32,11 +32,11 @@ def test_simulator_answers_are_common_random_numbers_and_its_truth_is_baseline_r
     assert sim.respond(base, 8, "validation").f1 != a.f1  # another training seed is another draw
     truth = sim.truth(base)
     assert truth["energy_ratio"] == pytest.approx(1.0) and truth["retention"] == pytest.approx(1.0)
-    # The measured overlap: dynamic padding on top of a short window cuts less than the two cut alone.
-    short = sim.truth({**base, "max_length": 64})["energy_ratio"]
-    dynamic = sim.truth({**base, "padding": "dynamic"})["energy_ratio"]
-    both = sim.truth({**base, "max_length": 64, "padding": "dynamic"})["energy_ratio"]
-    assert both > short * dynamic
+    # A measured table cell is the measurement, not the product of its knobs alone
+    cell = sim.levels['[["max_length", 32], ["padding", "dynamic"]]']
+    table = sim.truth({**base, "max_length": 32, "padding": "dynamic"})["energy_ratio"]
+    energy_base = sim.model["energy_base"]
+    assert table == pytest.approx(sum(energy_base[p] * cell["energy"][p] for p in energy_base) / sum(energy_base.values()))
 
 
 def test_hv_gained_counts_only_what_beats_the_baseline_and_the_floor():
@@ -51,23 +51,26 @@ def test_control_samplers_do_what_they_say(sim):
     from greenknobs.search.records import _records as rec
     from greenknobs.search.samplers._cascade import stage_of
 
-    study = core.sim_study(sim, "fortunes", "anchored", 9, 0, confirm=False, keep_study=True)
+    study = core.sim_study(sim, TASK, "anchored", 12, 0, confirm=False, keep_study=True)
     base = sim.baseline
     searched = [t for t in study.get_trials() if rec.role_of(t) == "search"]
     assert len(searched) >= 4
     for t in searched:  # the baseline with 1-3 knobs changed (a conditional child follows its parent)
         changed = {k for k, v in t.params.items() if k in base and base[k] != v}
         assert 1 <= len(changed) <= 3, changed
-    warm = core.sim_study(sim, "fortunes", "tpe-warm", 15, 0, confirm=False, keep_study=True)
+    warm = core.sim_study(sim, TASK, "tpe-warm", 20, 0, confirm=False, keep_study=True)
     stages = [stage_of(t) for t in warm.get_trials() if rec.role_of(t) == "search"]
     assert stages[0] == "screen" and None in stages and "combine" not in stages
     assert stages.index(None) == len([s for s in stages if s == "screen"])  # screening first, then TPE
 
 
 def test_the_default_strategy_beats_random_on_median_hv_gained(sim):
+    """The campaign (30 paired seeds at a budget of 24 runs): the cascade beat random in 83% of the seeds, paired
+    Wilcoxon p = 0.00058 after Holm. At 12 runs no strategy differed from another, so nothing is asserted there."""
     from greenknobs.search.study._spec import DEFAULT_SAMPLER
 
     reps = range(6)
-    hv = {s: [core.sim_study(sim, "fortunes", s, 15, rep, confirm=False).hv for rep in reps]
+    hv = {s: [core.sim_study(sim, TASK, s, 24, rep, confirm=False).hv for rep in reps]
           for s in (DEFAULT_SAMPLER, "random")}
     assert statistics.median(hv[DEFAULT_SAMPLER]) > statistics.median(hv["random"])
+    assert sum(a > b for a, b in zip(hv[DEFAULT_SAMPLER], hv["random"])) >= 4
