@@ -71,6 +71,7 @@ def singles(task: str) -> list[tuple[str, dict[str, Any]]]:
 def validation_combos(task: str, space_levels: dict[str, list[Any]], n: int = VALIDATION_N) -> list[dict[str, Any]]:
     """n combinations of 2-5 knobs at random non-baseline levels (seeded: drawn the same way every time)."""
     rng = random.Random(f"validation-{task}")
+    built = [c for _, c in singles(task) + tables(task)]  # a validation point is never one it was built from
     knobs = sorted(space_levels)
     out: list[dict[str, Any]] = []
     while len(out) < n:
@@ -82,7 +83,6 @@ def validation_combos(task: str, space_levels: dict[str, list[Any]], n: int = VA
             changes["lora_alpha"] = rng.choice([8, 16, 32, 64])
         if changes.get("drop_layers"):
             changes["drop_from"] = rng.choice(["top", "bottom"])
-        built = [c for _, c in singles(task) + tables(task)]  # a validation point is never one it was built from
         if changes not in out and changes not in built:
             out.append(changes)
     return out

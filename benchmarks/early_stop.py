@@ -138,13 +138,11 @@ def one(sampler: str, seed: int, mode: str) -> dict[str, Any]:
     from greenknobs.search.records._early_stop import STOPPED, replay
     from greenknobs.search.study._confirm import confirm_pareto, confirm_study
     from greenknobs.search.study._study import open_study, run_study
-    from greenknobs.spaces import Hardware
+    from searchbench.core import simulated_hardware
 
-    cpu = Hardware(device="cpu", cpu_cores=2, missing={c: "needs a CUDA GPU" for c in
-                                                       ("cuda", "fp16", "pin-memory", "power-limit", "bnb-layers")})
     spec = _spec(f"es-{sampler}-{mode}-s{seed}", sampler, seed, mode)
     land = Landscape({})
-    ctx = open_study(spec, pipeline=SimulatedPipeline(spec.task, land, hardware=cpu))
+    ctx = open_study(spec, pipeline=SimulatedPipeline(spec.task, land, hardware=simulated_hardware()))
     land.baseline = ctx.space.baseline()
     run_study(ctx, show_progress=False)
     study = ctx.study
@@ -215,7 +213,7 @@ def summarise(rows: list[dict[str, Any]]) -> None:
 
 def real(args: argparse.Namespace) -> None:
     from greenknobs.search.records import _records as rec
-    from greenknobs.search.records._early_stop import STOPPED, curve_of, replay
+    from greenknobs.search.records._early_stop import STOPPED, replay
     from greenknobs.search.study._confirm import confirm_study, confirmed
     from greenknobs.search.study._storage import open_storage
 

@@ -19,15 +19,13 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
-HERE = Path(__file__).resolve().parents[1]
-STUDY_FILES = {"fortunes": HERE / "studies" / "fortunes-scaled.toml", "project": HERE / "studies" / "project-scaled.toml",
-               "default": HERE.parent / "studies" / "default.toml"}  # the default study itself: its task and 9 knobs
+from measure import TASKS as STUDY_FILES  # task -> study file, one table for the real runs and the studies
+
 NUM_LABELS = {"fortunes": 5, "project": 2, "default": 5}
 # name -> (what it is, grey-box?)
 STRATEGIES: dict[str, tuple[str, bool]] = {

@@ -333,20 +333,13 @@ def charged_time_s(task: str, row: dict[str, Any]) -> float | None:
     if not path.is_file():
         return None
     import optuna
-    from optuna.storages.journal import JournalFileBackend, JournalStorage
 
     from greenknobs.search.records import _records as rec
+    from greenknobs.search.study._storage import open_storage
 
-    storage = JournalStorage(JournalFileBackend(str(path)))
-    total = 0.0
-    for name in optuna.get_all_study_names(storage):
-        if name != f"real-{task}-{row['strategy']}-r{row['rep']}":
-            continue
-        for t in optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False):
-            result = rec.result_of(t)
-            if result is not None:
-                total += result.time_s * rec.budget_runs(t)
-    return total
+    study = optuna.load_study(study_name=path.stem, storage=open_storage(f"journal:{path}", create=False))
+    results = [(rec.result_of(t), rec.budget_runs(t)) for t in study.get_trials(deepcopy=False)]
+    return sum(r.time_s * runs for r, runs in results if r is not None)
 
 
 def _csv(path: Path, rows: list[dict]) -> None:
