@@ -38,6 +38,7 @@ class Response:
     # Early stopping's intermediate reports, as (share of training done, slice F1, one class only); the joules so far
     # are the data and model phases plus that share of training.
     curve: tuple[tuple[float, float, bool], ...] = ()
+    monitor_j: float = 0.0  # what scoring one report's slice costs (0: free), kept apart as the real pipeline keeps it
 
 
 Respond = Callable[[Mapping[str, Any], int, str], Response]  # (config, seed, split) -> Response
@@ -94,12 +95,14 @@ class SimulatedPipeline(Pipeline):
         curve: list[Report] = []
         if monitor is not None:
             for at, f1, one_class in r.curve:
-                curve.append(Report(at, f1, one_class, phases["data"] + phases["model"] + at * phases["training"], 0.0))
+                scored_j = (len(curve) + 1) * r.monitor_j
+                curve.append(Report(at, f1, one_class, phases["data"] + phases["model"] + at * phases["training"],
+                                    scored_j))
                 try:
                     monitor(curve[-1])
                 except BaseException as err:  # stopped: what it burned so far, as the real pipeline says it
                     err.phase_energy_j = {"data": phases["data"], "model": phases["model"],  # type: ignore[attr-defined]
-                                          "training": at * phases["training"]}
+                                          "training": at * phases["training"], "monitor": scored_j}
                     err.curve = [c.to_dict() for c in curve]  # type: ignore[attr-defined]
                     raise
         kind = f1_kind(self._num_labels)
@@ -111,5 +114,5 @@ class SimulatedPipeline(Pipeline):
             degenerate=r.degenerate, degenerate_reason=r.degenerate_reason or ("simulated collapse" if r.degenerate else ""),
             predicted_counts={}, trainable_params=0, total_params=0, layers=self._layers, lora_modules=0, n_train=0,
             n_eval=0, eval_split=self.task.eval_split, token_width=int(config.get("max_length", 0)),
-            curve=[c.to_dict() for c in curve],
+            curve=[c.to_dict() for c in curve], monitor_energy_j=len(curve) * r.monitor_j,
         )

@@ -101,7 +101,8 @@ def early_stopping(study: optuna.Study, trials: list, floor: Any) -> dict[str, A
                              "would_save_j": sum(r.energy_j - r.spent_j for r in got if r.stop)}
     return {"mode": study.user_attrs.get(SPEC_ATTR, {}).get("early_stop"), "stopped": stopped,
             "saved_j": sum(s["saved_j"] or 0.0 for s in stopped),
-            "monitor_j": sum(t.user_attrs.get("monitor_energy_j", 0.0) for t in trials), "replay": replays}
+            "monitor_j": sum(es.scoring_j(t) for t in trials), "study_j": sum(rec.spent_j(t) for t in trials),
+            "replay": replays}
 
 
 def _level_order(item: tuple[fx.Level, fx.Group]) -> tuple:
@@ -335,6 +336,7 @@ def _early_stop_lines(e: dict[str, Any], j: str) -> list[str]:
     if e["monitor_j"]:
         out.append(f"Scoring the evaluation slices cost {e['monitor_j']:,.1f} {j} in all, counted in what the search "
                    "spent, not in any configuration's joules.")
+        out += ["", _net_line(e, j), ""]
     for mode, r in e["replay"].items():
         if r["monitored"]:
             out.append(f"- Replayed over the {r['monitored']} completed monitored search trial(s), the **{mode}** rules "
@@ -343,6 +345,31 @@ def _early_stop_lines(e: dict[str, Any], j: str) -> list[str]:
                        f"**{len(r['false_stops'])}**" + (f" ({', '.join(map(str, r['false_stops']))})"
                                                           if r["false_stops"] else "") + ".")
     return out
+
+
+def _net_line(e: dict[str, Any], j: str) -> str:
+    """Whether early stopping paid on this study: what its stops saved against what scoring the slices cost, as a
+    share of what the same study would have spent without early stopping (confirmation left out). Stops save a
+    run's last reports' worth; scoring is paid on every run, the noise floor's included: on a small study it can
+    cost more than it saves (benchmarks/README.md, "Early stopping")."""
+    monitor_j = e["monitor_j"]
+    if e["mode"] == "monitor":
+        saved_j = e["replay"].get("safe", {}).get("would_save_j", 0.0)
+        off_j = e["study_j"] - monitor_j
+        head = (f"Had the safe rule been on, its stops would have saved about {saved_j:,.1f} {j} against the "
+                f"scoring's {monitor_j:,.1f} {j}")
+    else:
+        saved_j = e["saved_j"]
+        off_j = e["study_j"] + saved_j - monitor_j
+        head = (f"Net: the stops saved about {saved_j:,.1f} {j} (projected) against the scoring's {monitor_j:,.1f} "
+                f"{j}")
+    net = (saved_j - monitor_j) / off_j if off_j > 0 else 0.0
+    line = (f"{head}: **{noise.saving_text(net)}** than the same runs without early stopping (the noise floor and "
+            f"the search, confirmation apart: about {off_j:,.1f} {j})")
+    if net < 0:
+        line += ("; on a study of this shape `early_stop = \"off\"` spends less (benchmarks/README.md, "
+                 "\"Early stopping\")")
+    return line + "."
 
 
 def _pairs(a: dict[str, Any]) -> list[str]:

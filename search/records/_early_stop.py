@@ -102,20 +102,17 @@ def _index(point: Point, curve: Sequence[Point]) -> int | None:
 def rises(point: Point, history: Iterable[Completed], earlier: int = 0) -> list[float]:
     """How much each completed run's F1 rose to its end from the report at this share of training (`earlier` = 1:
     from the report before it; a run with no report that early gives no evidence)."""
+    return [rise for rise, _ in _rises_from(point, history, earlier)]
+
+
+def _rises_from(point: Point, history: Iterable[Completed], earlier: int) -> list[tuple[float, float]]:
+    """`rises`, each with the share of training it was measured from (named in a stop's reason)."""
     out = []
     for h in history:
         i = _index(point, h.curve)
         if i is not None and i - earlier >= 0:
-            out.append(h.final_f1 - h.curve[i - earlier].f1)
+            out.append((h.final_f1 - h.curve[i - earlier].f1, h.curve[i - earlier].at))
     return out
-
-
-def _earlier_at(point: Point, history: Sequence[Completed]) -> float | None:
-    for h in history:
-        i = _index(point, h.curve)
-        if i is not None and i >= 1:
-            return h.curve[i - 1].at
-    return None
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -129,15 +126,15 @@ def decide(point: Point, first: bool, history: Sequence[Completed], floor: Noise
     if mode not in ("safe", "aggressive"):
         return None
     safe = mode == "safe"
-    seen = rises(point, history, earlier=1 if safe else 0)
+    seen = _rises_from(point, history, earlier=1 if safe else 0)
     if safe and len(seen) < 3:
         seen = []  # too little evidence of how far runs recover from here (and never at the first report)
     if seen:
-        rise = max(seen) if safe else _quantile(seen, AGGRESSIVE_QUANTILE)
+        rise, since = max(seen) if safe else (_quantile([r for r, _ in seen], AGGRESSIVE_QUANTILE), point.at)
         best = min(1.0, point.f1 + max(rise, 0.0))
         margin = floor.f1_margin(1)
         if best < floor.f1_floor - margin:
-            source = (f"the largest rise a completed run showed from {100 * (_earlier_at(point, history) or 0):.0f}% "
+            source = (f"the largest rise a completed run showed from {100 * since:.0f}% "
                       f"of its training, a report earlier (+{rise:.4f}),"
                       if safe else f"the 90th-percentile rise completed runs showed from there (+{rise:.4f})")
             return Stop("hopeless-f1", f"F1 {point.f1:.4f} on the slice at {100 * point.at:.0f}% of training; even "
@@ -194,9 +191,10 @@ class Replayed:
     trial: int
     stop: Stop | None
     at: float | None  # share of training at the stop
-    spent_j: float | None  # joules the run had spent when it would have stopped
+    spent_j: float | None  # joules the run had spent when it would have stopped (its slice scoring left out)
     energy_j: float  # what the run cost in full (first run)
     ended_feasible: bool
+    monitor_spent_j: float | None = None  # what scoring its slices had cost by then
 
     @property
     def false_stop(self) -> bool:
@@ -205,23 +203,36 @@ class Replayed:
 
 def replay(trials: Sequence[FrozenTrial], floor: NoiseFloor, mode: str) -> list[Replayed]:
     """Apply the rules to every completed, monitored search trial as if it were running, with only what had
-    completed before it: which would have stopped, where, and whether it ended feasible (a false stop)."""
+    completed before it: which would have stopped, where, and whether it ended feasible (a false stop). As in a live
+    study, a run the replay stops ends there: it is no evidence (curve, final F1, feasible point) for later runs."""
     out = []
+    ended: set[int] = set()  # trials the replay stopped
     for t in sorted(trials, key=lambda t: t.number):
         if t.state != TrialState.COMPLETE or rec.role_of(t) != "search" or not curve_of(t):
             continue
-        history = history_of(trials, before=t.number)
-        feasible = feasible_of(trials, before=t.number)
+        kept = [u for u in trials if u.number not in ended]
+        history = history_of(kept, before=t.number)
+        feasible = feasible_of(kept, before=t.number)
         curve = curve_of(t)
         stop = None
         for i, point in enumerate(curve):
             stop = decide(point, i == 0, history, floor, feasible, mode)
             if stop is not None:
+                ended.add(t.number)
                 break
         first = rec.runs_of(t)[0]
         out.append(Replayed(t.number, stop, point.at if stop else None, point.energy_j if stop else None,
-                            first.energy_j, rec.is_feasible(t)))
+                            first.energy_j, rec.is_feasible(t), point.monitor_j if stop else None))
     return out
+
+
+def scoring_j(trial: FrozenTrial) -> float:
+    """What scoring a trial's slices cost: a completed trial keeps it apart (`monitor_energy_j`, over its runs); a
+    stopped one has it in its joules burned, and its curve's last report says how much."""
+    if trial.user_attrs.get(STOPPED):
+        curve = curve_of(trial)
+        return curve[-1].monitor_j if curve else 0.0
+    return float(trial.user_attrs.get("monitor_energy_j", 0.0))
 
 
 def projected_j(trial: FrozenTrial) -> float | None:

@@ -33,6 +33,7 @@ class Task:
     curves: dict[frozenset, tuple[tuple[float, float, bool], ...]] = field(default_factory=dict)  # by changes
     calls: list[tuple[frozenset, int, str]] = field(default_factory=list)
     baseline: dict[str, Any] = field(default_factory=dict)
+    monitor_j: float = 0.0  # what scoring one report's slice costs (early stopping)
 
     def changes(self, config: Mapping[str, Any]) -> frozenset:
         return frozenset((k, v) for k, v in config.items() if k in self.baseline and self.baseline[k] != v)
@@ -56,7 +57,7 @@ class Task:
         f1 = self.base_f1 + df1 + rng.gauss(0, self.f1_sd)
         return Response({"data": 0.02 * energy, "model": 0.03 * energy, "training": 0.8 * energy,
                          "inference": 0.15 * energy}, f1, degenerate=key in self.degenerate,
-                        curve=self.curves.get(key, ()))
+                        curve=self.curves.get(key, ()), monitor_j=self.monitor_j)
 
 
 def make_spec(tmp_path: Path, name: str = "sim", n_trials: int = 8, sampler: str = "random",

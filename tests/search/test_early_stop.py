@@ -9,6 +9,7 @@ from optuna.trial import TrialState
 from greenknobs.search.records import _early_stop as es
 from greenknobs.search.records import _noise as noise
 from greenknobs.search.records import _records as rec
+from greenknobs.search.records._noise import saving_text
 from tests.search._simulated import Task, level, run_simulated
 
 # The baseline rises from 0.55 on the slice at 25% of training to about 0.70 at the end: a rise of 0.15.
@@ -165,6 +166,22 @@ def test_replay_counts_what_the_rules_would_have_stopped_and_false_stops(tmp_pat
     assert safe[by[BAD]].spent_j < safe[by[BAD]].energy_j  # what stopping would have saved
 
 
+def test_a_run_the_replay_stops_is_no_evidence_for_later_runs(tmp_path):
+    """As in a live study: a stopped run never completes, so its rise cannot protect a later run. LATE learns
+    slowly and stays hopeless (0.05 at 25%, 0.10 at 50%, ends at 0.45: a rise of 0.40); stopped at 50%, it must not
+    lend that rise to NEXT, which at 0.30 on the slice at 50% the baseline's rise (0.15) cannot carry to the floor."""
+    late, nxt = BAD, level(quantization="dynamic-int8")
+    t = Task(effects={late: (0.9, -0.25), nxt: (0.9, -0.24)},
+             curves={frozenset(): BASE, late: ((0.25, 0.05, False), (0.5, 0.10, False), (0.75, 0.15, False)),
+                     nxt: ((0.25, 0.28, False), (0.5, 0.30, False), (0.75, 0.35, False))}, f1_sd=0.005)
+    ctx = run_simulated(tmp_path, t, n_trials=5, enqueue=[dict(late), dict(nxt)], early_stop="monitor")
+    by = {k: v.number for k, v in by_changes(t, ctx).items()}
+    safe = {r.trial: r for r in es.replay(ctx.study.get_trials(), rec.noise_floor(ctx.study), "safe")}
+    assert safe[by[late]].stop.rule == "hopeless-f1" and safe[by[late]].at == 0.5
+    assert safe[by[nxt]].stop is not None and safe[by[nxt]].at == 0.5
+    assert safe[by[late]].monitor_spent_j is not None
+
+
 def test_a_monitored_real_run_trains_exactly_as_an_unmonitored_one(tiny_pipeline):
     """The slice is scored in eval mode under inference_mode: no RNG draw, no gradient. Same seed, same F1; the
     monitor's joules are reported apart, not in the configuration's."""
@@ -187,3 +204,23 @@ def test_reports_due_at_the_same_share_match_though_whole_steps_shift_them():
     history = [es.Completed(base, 0.62, False)] * 3
     assert es.rises(short[1], history, earlier=1) == pytest.approx([0.62 - 0.33] * 3)
     assert es.rises(short[0], history, earlier=1) == []  # nothing before a first report
+
+
+@pytest.mark.parametrize("scoring_j, paid", [(0.1, True), (5.0, False)])
+def test_the_report_says_whether_early_stopping_paid(tmp_path, scoring_j, paid):
+    """The stops save a run's rest; scoring is paid on every monitored run, the floor's included. The report nets
+    the two against the same runs without early stopping, and says so when stopping cost more than it saved."""
+    from greenknobs.search.analysis._report import analyse, report_markdown
+
+    t = task(monitor_j=scoring_j)
+    ctx = run_simulated(tmp_path, t, n_trials=4, enqueue=[dict(BAD)])
+    bad = by_changes(t, ctx)[BAD]
+    assert es.scoring_j(bad) == pytest.approx(2 * scoring_j)  # stopped at its second report
+    a = analyse(ctx.study)
+    e = a["early_stop"]
+    assert e["monitor_j"] == pytest.approx((3 * 3 + 2) * scoring_j)  # the baseline's 3 runs × 3 reports, BAD's 2
+    net = (e["saved_j"] - e["monitor_j"]) / (e["study_j"] + e["saved_j"] - e["monitor_j"])
+    assert (net > 0) is paid
+    text = report_markdown(a)
+    assert f"**{saving_text(net)}** than the same runs without early stopping" in text
+    assert ('`early_stop = "off"` spends less' in text) is not paid
