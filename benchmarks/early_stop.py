@@ -285,12 +285,13 @@ def real(args: argparse.Namespace) -> None:
 
 
 def _load(path: Path):
+    from greenknobs.search.records._records import CONFIRM_SUFFIX
     from greenknobs.search.study._storage import open_storage
 
     import optuna
 
     storage = open_storage(f"journal:{path}")
-    name = [n for n in optuna.get_all_study_names(storage) if not n.endswith(":confirm")][0]
+    name = [n for n in optuna.get_all_study_names(storage) if not n.endswith(CONFIRM_SUFFIX)][0]
     return optuna.load_study(study_name=name, storage=storage)
 
 
@@ -302,7 +303,7 @@ def monitored(args: argparse.Namespace) -> None:
     scoring). The oracle bounds any rule: it stops, at its first report and with free scoring, every search run
     that ended infeasible."""
     from greenknobs.search.records import _records as rec
-    from greenknobs.search.records._early_stop import curve_of, replay
+    from greenknobs.search.records._early_stop import curve_of, replay, scoring_j
     from greenknobs.search.study._confirm import confirm_study, confirmed
 
     rows, stops = [], []
@@ -318,9 +319,9 @@ def monitored(args: argparse.Namespace) -> None:
         floor_j = rec.spent_j(base)
         search_j = sum(rec.spent_j(t) for t in trials) - floor_j
         confirm_j = sum(rec.spent_j(t) for t in twin.get_trials(deepcopy=False)) if twin else 0.0
-        monitor_j = sum(float(t.user_attrs.get("monitor_energy_j", 0.0)) for t in trials)
+        monitor_j = sum(scoring_j(t) for t in trials)
         monitored_total = floor_j + search_j + confirm_j
-        search_off_j = search_j - sum(float(t.user_attrs.get("monitor_energy_j", 0.0)) for t in search)
+        search_off_j = search_j - sum(scoring_j(t) for t in search)
         off_total = monitored_total - monitor_j
         stats = confirmed(study)
         candidates = set(stats)
@@ -340,7 +341,7 @@ def monitored(args: argparse.Namespace) -> None:
                     continue
                 t = by_number[r.trial]
                 runs = rec.runs_of(t)
-                later_scoring = float(t.user_attrs.get("monitor_energy_j", 0.0)) - (r.monitor_spent_j or 0.0)
+                later_scoring = scoring_j(t) - (r.monitor_spent_j or 0.0)
                 saved += sum(x.energy_j for x in runs) - r.spent_j + later_scoring
                 if mode == "safe" or r.false_stop:
                     stops.append({"journal": str(path), "mode": mode, "trial": r.trial, "rule": r.stop.rule,

@@ -303,9 +303,9 @@ class Objective:
 
     def _unique_or_repeat(self, trial: optuna.Trial, role: str) -> str:
         """For a search trial, check its configuration against every trial that trained or is training it
-        (study/_duplicates.py): unique, it runs as a search trial; measured already, the trial ends FAIL "duplicate" (nothing trained, no budget spent, the
-        sampler asked again), or after ASK_AGAIN of those in a row it runs as a labelled repeat at a seed of its
-        own. Returns the role the trial runs in."""
+        (study/_duplicates.py): unique, it runs as a search trial; measured already, the trial ends FAIL "duplicate"
+        (nothing trained, no budget spent, the sampler asked again), or after ASK_AGAIN of those in a row it runs as a
+        labelled repeat at a seed of its own. Returns the role the trial runs in."""
         from greenknobs.search.study import _duplicates
 
         if role != "search":
