@@ -1,11 +1,11 @@
 """Search-quality benchmarks (issue 14): a simulator calibrated on measured runs, many seeds of every strategy on it,
 and real studies as the check that its ranking holds. See benchmarks/README.md for what each figure is.
 
-    python benchmarks/measure.py calibrate fortunes           # real runs the simulator is built from (+ validation)
-    python benchmarks/bench.py fit fortunes                   # -> results/sim-fortunes.json, results/sim-validation-*
-    python benchmarks/bench.py sim fortunes --reps 20         # simulated studies (resumable: .studies/sim-*.jsonl)
-    python benchmarks/bench.py real fortunes --reps 5 --strategies random,cascade
-    python benchmarks/bench.py summarize                      # tables, p-values, plots -> results/
+    python -m benchmarks.measure calibrate fortunes           # real runs the simulator is built from (+ validation)
+    python -m benchmarks.bench fit fortunes                   # -> results/sim-fortunes.json, results/sim-validation-*
+    python -m benchmarks.bench sim fortunes --reps 20         # simulated studies (resumable: .studies/sim-*.jsonl)
+    python -m benchmarks.bench real fortunes --reps 5 --strategies random,cascade
+    python -m benchmarks.bench summarize                      # tables, p-values, plots -> results/
 
 Simulated studies are CPU work but measure nothing: each study takes the machine lock *shared*, so measured runs
 (which take it exclusively) wait at most one study. Real runs hold it exclusively, one run at a time.
@@ -27,17 +27,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from benchmarks.searchbench import core
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 RESULTS = HERE / "results"
 STUDIES = HERE / ".studies"
-
-from searchbench import core  # noqa: E402
 
 
 @contextlib.contextmanager
 def shared_cpu() -> Iterator[None]:
-    from _cpu import LOCK
+    from benchmarks._cpu import LOCK
 
     with open(LOCK, "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_SH)
@@ -65,7 +64,7 @@ def _quiet() -> None:
 def chance_of(task: str) -> dict[str, dict[str, float]]:
     from greenknobs.objectives._metrics import CHANCE_Z, chance_levels
 
-    from measure import load_task
+    from benchmarks.measure import load_task
 
     spec, pipeline, space = load_task(task)
     sp = pipeline.splits
@@ -80,9 +79,9 @@ def chance_of(task: str) -> dict[str, dict[str, float]]:
 
 
 def fit(args: argparse.Namespace) -> None:
-    from searchbench import sim as S
+    from benchmarks.searchbench import sim as S
 
-    from measure import read_runs
+    from benchmarks.measure import read_runs
 
     runs = read_runs(args.task)
     chance, baseline = chance_of(args.task)
@@ -91,7 +90,7 @@ def fit(args: argparse.Namespace) -> None:
         like = json.loads((RESULTS / "sim-fortunes.json").read_text())
     model = S.fit(runs, baseline, chance, args.task, like)
     if like is not None:  # the knobs the second task did not measure (calibration.BORROWED): fortunes' factors
-        from calibration import BORROWED
+        from benchmarks.calibration import BORROWED
 
         for key, level in like["levels"].items():
             if set(level["changes"]) <= set(BORROWED) and key not in model["levels"]:
@@ -162,9 +161,9 @@ def _plot_validation(task: str, rows: list[dict], summary: dict) -> None:
     ax[1].set_title(f"F1: MAE {summary['f1_mean_abs_error']:.3f} (paired noise sd {summary['f1_paired_noise_sd']:.3f})")
     fig.suptitle(f"simulator vs {len(rows)} held-out real combinations ({task}, estimated energy)")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
-    from searchbench.summary import provenance
+    from benchmarks.searchbench.summary import provenance
 
-    fig.text(0.01, 0.01, provenance(f"python benchmarks/measure.py calibrate {task}; bench.py fit {task}"),
+    fig.text(0.01, 0.01, provenance(f"python -m benchmarks.measure calibrate {task}; benchmarks.bench fit {task}"),
              fontsize=7, color="0.35")
     fig.savefig(RESULTS / f"sim-validation-{task}.png", dpi=110)
     plt.close(fig)
@@ -172,7 +171,7 @@ def _plot_validation(task: str, rows: list[dict], summary: dict) -> None:
 
 # -- simulated campaign -------------------------------------------------------------------------------------------
 def sim(args: argparse.Namespace) -> None:
-    from searchbench.sim import Simulator
+    from benchmarks.searchbench.sim import Simulator
 
     _quiet()
     simulator = Simulator.load(RESULTS / f"sim-{args.task}.json")
@@ -214,8 +213,8 @@ def real(args: argparse.Namespace) -> None:
     from greenknobs.search.records import _records as rec
     from greenknobs.search.study._confirm import confirm_pareto, confirm_study
     from greenknobs.search.study._study import open_study, run_study
-    from measure import load_task
-    from searchbench.real import HeldPipeline
+    from benchmarks.measure import load_task
+    from benchmarks.searchbench.real import HeldPipeline
 
     _quiet()
     STUDIES.mkdir(exist_ok=True)
@@ -228,7 +227,7 @@ def real(args: argparse.Namespace) -> None:
             if "result" in r:
                 HeldPipeline.cache[r["key"]] = TrialResult.from_dict(r["result"])
     spec0, _, space0 = load_task(args.task)
-    from measure import read_runs
+    from benchmarks.measure import read_runs
 
     for row in read_runs(args.task):  # the calibration's runs are stored results too (same configuration and seed)
         if row.get("ok") and not row.get("contaminated"):
@@ -262,7 +261,7 @@ def real(args: argparse.Namespace) -> None:
         # Interleaved: one trial of each strategy in turn, so drift in the machine spreads over all of them.
         from greenknobs.search.study._study import finished_count
 
-        from measure import chunk, chunk_over
+        from benchmarks.measure import chunk, chunk_over
 
         active = list(ctxs)
         while active:
@@ -341,7 +340,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     sub.add_parser("summarize")
     args = ap.parse_args(argv)
     if args.cmd == "summarize":
-        from searchbench import summary
+        from benchmarks.searchbench import summary
 
         summary.summarize()
         return

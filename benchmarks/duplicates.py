@@ -9,8 +9,8 @@ on `studies/smoke.toml` with `--sampler cascade --n-trials 12` (`--sampler tpe`:
   configuration an earlier such trial trained; each costs a training run that measures nothing new;
 - labelled repeats (role "repeat") and proposals sent back to the sampler (role "duplicate", nothing trained).
 
-    python benchmarks/duplicates.py --label after --seed 0
-    PYTHONPATH=/path/to/old/site python benchmarks/duplicates.py --label before --seed 0   # the code before issue 17
+    python -m benchmarks.duplicates --label after --seed 0
+    PYTHONPATH=/path/to/old/site python -m benchmarks.duplicates --label before --seed 0   # the code before issue 17
 
 `--python-path` is put on the workers' PYTHONPATH, so the "before" row runs the previous commit's code (a
 `greenknobs/` folder whose search, spaces and objectives link to that commit's tree). Appends one row to
@@ -29,10 +29,10 @@ import time
 from datetime import date
 from pathlib import Path
 
+from benchmarks._cpu import exclusive_cpu
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(HERE))
-from _cpu import exclusive_cpu  # noqa: E402
 
 
 def count(study) -> dict:

@@ -11,7 +11,7 @@ Three parts:
   0.012, energy std 7.5%); a run's slice-F1 curve follows the shape the default study's baseline runs recorded
   (`CURVE_SHAPE`). Ground truth is known here, so a stop is checked against what the run would have ended at.
 
-      python benchmarks/early_stop.py sim --seeds 10
+      python -m benchmarks.early_stop sim --seeds 10
 
   `--budget 24` runs the same pairs at 24 runs (`results/early_stop_sim_b24.csv`). Slice scoring is free in the
   simulated pipeline; the summary also charges each report what it cost on the real studies (`SCORE_PER_REPORT`),
@@ -22,14 +22,14 @@ Three parts:
   (`results/early_stop_monitored.csv`, `results/early_stop_monitored_stops.csv`).
 
       benchmarks/results/default-study-monitored/run.sh                    # study seeds 0, 1, 2, about 45 min
-      python benchmarks/early_stop.py monitored benchmarks/results/default-study-monitored/seed{0,1,2}/default.journal
+      python -m benchmarks.early_stop monitored benchmarks/results/default-study-monitored/seed{0,1,2}/default.journal
 
 - `real`: two recorded real default studies, the same study file and seed, one with `early_stop = "safe"` (the
   default) and one with `"off"`; reads their journals and writes the comparison row.
 
       greenknobs run studies/default.toml                                   # early_stop = "safe"
       greenknobs run OFF.toml                                               # the same file, early_stop = "off"
-      python benchmarks/early_stop.py real --safe studies/default.journal --off OFF.journal
+      python -m benchmarks.early_stop real --safe studies/default.journal --off OFF.journal
 
 Results: `results/early_stop_sim*.csv`, `results/early_stop_monitored*.csv`, `results/early_stop_real.csv`."""
 
@@ -152,7 +152,7 @@ def one(sampler: str, seed: int, mode: str, budget: int = 12) -> dict[str, Any]:
     from greenknobs.search.records._early_stop import CURVE, STOPPED, replay
     from greenknobs.search.study._confirm import confirm_pareto, confirm_study
     from greenknobs.search.study._study import open_study, run_study
-    from searchbench.core import simulated_hardware
+    from benchmarks.searchbench.core import simulated_hardware
 
     spec = _spec(f"es-{sampler}-{mode}-b{budget}-s{seed}", sampler, seed, mode, budget)
     land = Landscape({})

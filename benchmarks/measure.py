@@ -1,8 +1,8 @@
 """Real runs for the benchmarks, one at a time, each holding the machine (benchmarks/_cpu.py).
 
-    python benchmarks/measure.py calibrate fortunes      # the runs the simulator is built from (and validated on)
-    python benchmarks/measure.py calibrate project       # the same for the second task (Devign functions by project)
-    python benchmarks/measure.py cost fortunes           # one baseline run: what a run costs, before planning
+    python -m benchmarks.measure calibrate fortunes      # the runs the simulator is built from (and validated on)
+    python -m benchmarks.measure calibrate project       # the same for the second task (Devign functions by project)
+    python -m benchmarks.measure cost fortunes           # one baseline run: what a run costs, before planning
 
 Every run is one line of benchmarks/.studies/measure-<task>.jsonl (git-ignored; a rerun skips what is there, so an
 interrupted campaign resumes). Beside each result it records the 1-minute load average when the machine was granted
@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 STUDIES = HERE / ".studies"
 TASKS = {"fortunes": HERE / "studies" / "fortunes-scaled.toml", "project": HERE / "studies" / "project-scaled.toml",
          "default": HERE.parent / "studies" / "default.toml"}
@@ -53,7 +52,7 @@ _held: dict[str, float] = {}
 def held_machine() -> Iterator[dict[str, float]]:
     """Hold the machine for one run (or go on holding it, within a chunk of CHUNK_S); fills {load_1min,
     foreign_cpu_s, foreign_share, wall_s} when it ends."""
-    from _cpu import exclusive_cpu
+    from benchmarks._cpu import exclusive_cpu
 
     info: dict[str, float] = {}
     with (contextlib.nullcontext(os.getloadavg()[0]) if _held else exclusive_cpu()) as load:
@@ -74,7 +73,7 @@ def load_task(name: str, pipeline: Any = None):
     from greenknobs.search.study._spec import load_spec
 
     if name == "project":
-        import project_data
+        from benchmarks import project_data
 
         project_data.build()
     spec = load_spec(TASKS[name])
@@ -88,7 +87,7 @@ def load_task(name: str, pipeline: Any = None):
 @contextlib.contextmanager
 def chunk() -> Iterator[None]:
     """Hold the machine across several runs until CHUNK_S have passed (checked between runs: `chunk_over`)."""
-    from _cpu import exclusive_cpu
+    from benchmarks._cpu import exclusive_cpu
 
     with exclusive_cpu():
         _held["since"] = time.perf_counter()
@@ -175,7 +174,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.what == "cost":
         measure(args.task, [("baseline", {}, 0, "validation")])
         return
-    import calibration
+    from benchmarks import calibration
 
     measure(args.task, calibration.plan(args.task, args.part))
 

@@ -24,7 +24,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from measure import TASKS as STUDY_FILES  # task -> study file, one table for the real runs and the studies
+from benchmarks.measure import TASKS as STUDY_FILES  # task -> study file, one table for the real runs and the studies
 
 NUM_LABELS = {"fortunes": 5, "project": 2, "default": 5}
 # name -> (what it is, grey-box?)
@@ -45,8 +45,11 @@ def training_seed(rep: int) -> int:
 
 
 def make_strategy(name: str, sampler_seed: int, space: Any, spec: Any) -> optuna.samplers.BaseSampler:
-    from greenknobs.search.samplers._factory import make_sampler
+    from benchmarks.searchbench.controls import CONTROLS, make_control
+    from greenknobs.search.samplers import make_sampler
 
+    if name in CONTROLS:
+        return make_control(name, sampler_seed, space, spec)
     if name == "nsga2":
         search = spec.n_trials - spec.baseline_repeats
         return optuna.samplers.NSGAIISampler(seed=sampler_seed, population_size=max(4, search // 3))

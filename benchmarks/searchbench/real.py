@@ -27,7 +27,7 @@ class HeldPipeline(Pipeline):
     def run(self, config: Any, seed: int | None = None, monitor: Any = None) -> TrialResult:
         import dataclasses
 
-        from measure import FOREIGN_MAX, held_machine
+        from benchmarks.measure import FOREIGN_MAX, held_machine
 
         seed = self.seed if seed is None else seed
         key = json.dumps([sorted(dict(config).items()), seed, self.task.eval_split], default=str)

@@ -6,6 +6,10 @@ from typing import Any
 
 import optuna
 
+from greenknobs._errors import GreenknobsError
+
+SAMPLERS = ("tpe", "nsga2", "gp", "random", "cascade")  # the names a study file's `sampler` may take
+
 
 def make_sampler(name: str, seed: int, space: Any = None, spec: Any = None) -> optuna.samplers.BaseSampler:
     """`seed` is the sampler's, not the training's: one per worker (`study._workers.Worker`), the study's own for a
@@ -28,8 +32,4 @@ def make_sampler(name: str, seed: int, space: Any = None, spec: Any = None) -> o
         return CascadeSampler(space=space, seed=seed, min_f1_retention=spec.min_f1_retention if spec else 0.95,
                               n_trials=spec.n_trials if spec else None,
                               baseline_runs=spec.baseline_repeats if spec else 3)
-    if name in ("tpe-warm", "gp-warm", "anchored"):  # the benchmarks' controls (benchmarks/README.md)
-        from greenknobs.search.samplers._controls import make_control
-
-        return make_control(name, seed, space, spec)
-    raise ValueError(name)
+    raise GreenknobsError(f"unknown sampler '{name}': choose one of {', '.join(SAMPLERS)}")

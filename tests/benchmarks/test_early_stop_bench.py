@@ -1,25 +1,21 @@
-"""The early-stopping benchmark's accounting (benchmarks/early_stop.py `monitored`), on a simulated monitored study
-whose every run is known: "safe" is the study less what each run the rules stop would still have spent, the oracle
-stops every run that ended infeasible at its first report, and a false stop is counted where the replay makes one."""
+"""The early-stopping benchmark's accounting (`python -m benchmarks.early_stop monitored`), on a simulated monitored
+study whose every run is known: "safe" is the study less what each run the rules stop would still have spent, the
+oracle stops every run that ended infeasible at its first report, and a false stop is counted where the replay makes
+one."""
 
 from __future__ import annotations
 
 import argparse
 import csv
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-import early_stop as bench  # noqa: E402
-
-from greenknobs.search.records import _early_stop as es  # noqa: E402
-from greenknobs.search.records import _records as rec  # noqa: E402
-from tests.search._simulated import run_simulated  # noqa: E402
-from tests.search.test_early_stop import BAD, CHEAP, SLOW, by_changes, task  # noqa: E402
+from benchmarks import early_stop as bench
+from greenknobs.search.records import _early_stop as es
+from greenknobs.search.records import _records as rec
+from tests.search._simulated import run_simulated
+from tests.search.test_early_stop import BAD, CHEAP, SLOW, by_changes, task
 
 
 def test_monitored_counts_what_safe_would_save_the_oracle_bound_and_false_stops(tmp_path):

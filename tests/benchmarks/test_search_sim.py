@@ -1,21 +1,19 @@
 """The search benchmark's fast check (issue 14), on the simulator calibrated on the default task's measured runs
-(benchmarks/results/sim-default.json, fitted by `python benchmarks/bench.py fit default`): a few seeds, asserting
+(benchmarks/results/sim-default.json, fitted by `python -m benchmarks.bench fit default`): a few seeds, asserting
 only what the full campaign (benchmarks/README.md, "Search quality") showed with room to spare."""
 
 from __future__ import annotations
 
 import statistics
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "benchmarks"))
+from benchmarks.searchbench import core
+from benchmarks.searchbench.sim import Simulator
+from benchmarks.searchbench.summary import holm
 
-from searchbench import core  # noqa: E402
-from searchbench.sim import Simulator  # noqa: E402
-from searchbench.summary import holm  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 TASK = "default"
 

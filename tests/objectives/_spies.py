@@ -1,6 +1,5 @@
-"""Shared by the GPU-path tests (imported by path: the suite runs with --import-mode=importlib, where test modules
-cannot import one another): a counter of the sdpa kernel, and the fake NVML of tests/objectives/energy/conftest.py
-for tests outside that folder."""
+"""Shared by the GPU-path tests (imported as `tests.objectives._spies`): a counter of the sdpa kernel, and the fake
+NVML of tests/objectives/energy/conftest.py for tests outside that folder."""
 
 from __future__ import annotations
 

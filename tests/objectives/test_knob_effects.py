@@ -10,10 +10,8 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from unittest import mock
@@ -24,9 +22,7 @@ from transformers.modeling_outputs import SequenceClassifierOutput
 
 from greenknobs.objectives import _build, _infer, _models, _tokens, _train
 from greenknobs.spaces import KNOBS_BY_NAME, Hardware, Space, TaskInfo
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _spies import counting_sdpa  # noqa: E402
+from tests.objectives._spies import counting_sdpa
 
 # torch deprecates the quantized tensor type that dynamic int8 still builds on; the CLI silences it too.
 pytestmark = pytest.mark.filterwarnings("ignore:.*quantize_per_tensor")

@@ -18,10 +18,8 @@ is test_knob_effects' part).
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -30,11 +28,9 @@ import torch
 
 from greenknobs.objectives import _build, _infer, _models, _tokens, _train
 from greenknobs.spaces import KNOBS, KNOBS_BY_NAME, Hardware, Space, TaskInfo
+from tests.objectives._spies import energy_fakes
 
 pytestmark = pytest.mark.filterwarnings("ignore")
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _spies import energy_fakes  # noqa: E402
 
 fakes = energy_fakes()
 no_hardware = fakes.no_hardware  # the fixture, under its name here

@@ -5,8 +5,6 @@ kernel and every trained weight, and a quantization that replaced nothing is ref
 from __future__ import annotations
 
 import copy
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -14,9 +12,7 @@ import torch
 from greenknobs._errors import GreenknobsError
 from greenknobs.objectives import _build, _infer, _models, _tokens, _train
 from greenknobs.spaces import Hardware, Space, TaskInfo
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _spies import counting_sdpa  # noqa: E402
+from tests.objectives._spies import counting_sdpa
 
 pytest.importorskip("bitsandbytes")
 pytestmark = pytest.mark.filterwarnings("ignore")

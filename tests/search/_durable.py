@@ -1,8 +1,8 @@
 """Shared by the durability tests (failures, kill/resume, workers, storage contract, bad inputs): tiny study files,
 a real PostgreSQL server (.ci/postgres.sh), and reading a study back.
 
-Imported by path (`sys.path` gets this folder) because the suite runs with --import-mode=importlib, where test
-modules cannot import one another; one module object, so one server per test session."""
+Imported as `tests.search._durable` (pytest puts the repository root on sys.path): one module object, so one server
+per test session."""
 
 from __future__ import annotations
 

@@ -6,18 +6,16 @@ Table-driven through the CLI entry point in-process (fast); three cases again as
 from __future__ import annotations
 
 import importlib.util
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from greenknobs import GreenknobsError
 from greenknobs.search.cli._main import main
 from greenknobs.search.study._spec import load_spec
 from greenknobs.search.study._study import open_study
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _durable import REPO, STUDY, env, greenknobs, write_study  # noqa: E402
+from tests.search._durable import REPO, STUDY, env, greenknobs, write_study
 
 
 @dataclass
@@ -203,3 +201,12 @@ def test_bad_input_in_a_real_process(case_id, tmp_path, existing):
     assert done.returncode == 2 and done.stdout == ""
     _assert_one_line(done.stderr, [_fill(e, tmp_path, existing) for e in case.expect])
     assert _files(tmp_path) == before
+
+
+def test_an_unknown_sampler_name_is_refused_with_the_choices():
+    """The library's factory too (not only the study file's check): the benchmarks' control strategies are not its."""
+    from greenknobs.search.samplers import make_sampler
+
+    with pytest.raises(GreenknobsError, match=r"^unknown sampler 'tpe-warm': choose one of tpe, nsga2, gp, random, "
+                                              r"cascade$"):
+        make_sampler("tpe-warm", 0)

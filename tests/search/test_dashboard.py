@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import sys
 import urllib.request
-from pathlib import Path
 
 import plotly.io
 import pytest
@@ -16,10 +14,7 @@ from greenknobs.search.records import _records as rec
 from greenknobs.search.cli._main import main
 from greenknobs.search.analysis._dashboard import FIGURES, push_figures
 from greenknobs.search.analysis._front import hypervolume_history
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
-import dashboard_screenshot as shot  # noqa: E402
+from tests import _browser as shot
 
 
 def _free_port() -> int:
@@ -36,8 +31,8 @@ def _get(url: str) -> dict:
 
 @pytest.fixture(scope="module")
 def served(smoke_study, tmp_path_factory):
-    """The dashboard as a subprocess (the real command, started as benchmarks/dashboard_screenshot.py starts it);
-    yields (base_url, path of its stdout)."""
+    """The dashboard as a subprocess (the real command, started by tests/_browser.py); yields (base_url, path of its
+    stdout)."""
     log = tmp_path_factory.mktemp("dashboard") / "stdout.txt"
     with shot.dashboard(smoke_study.study_file, storage=smoke_study.storage, log=log) as base:
         yield base, log

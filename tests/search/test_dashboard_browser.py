@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
-import sys
 import warnings
-from pathlib import Path
 
 import optuna
 import plotly.io
@@ -19,10 +17,7 @@ from optuna.trial import TrialState
 
 from greenknobs.search.records import _records as rec
 from greenknobs.search.records._constraints import metric_names, satisfies_constraints, set_constraints
-
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "benchmarks"))
-import dashboard_screenshot as shot  # noqa: E402  (the screenshot tool: the test drives the same code)
+from tests import _browser as shot  # the screenshot tool's client: the test drives the same code
 
 CHROMIUM = shot.find_chromium()
 pytestmark = [

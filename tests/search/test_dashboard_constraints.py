@@ -5,12 +5,10 @@ optuna-dashboard that greenknobs wraps to get there (a test here fails when the 
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import urllib.request
 import warnings
 from contextlib import contextmanager
-from pathlib import Path
 
 import optuna
 import pytest
@@ -19,9 +17,7 @@ from greenknobs._errors import GreenknobsError
 from greenknobs.search.analysis import _dashboard as dash
 from greenknobs.search.records._constraints import constraint_values, metric_names, set_constraints
 from greenknobs.search.study._storage import open_storage
-
-sys.path.insert(0, str(Path(__file__).parent))
-import _durable  # noqa: E402
+from tests.search import _durable
 
 FEASIBLE = {"f1_retention": -0.01, "degenerate": 0.0}
 INFEASIBLE = {"f1_retention": 0.6, "degenerate": 1.0}

@@ -5,7 +5,6 @@ test_workers.py; here the simulated pipeline and in-process workers keep each ru
 from __future__ import annotations
 
 import json
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,9 +21,7 @@ from greenknobs.search.study import _duplicates, _workers
 from greenknobs.search.study._storage import open_storage
 from greenknobs.search.study._study import finished_count, open_study, run_study
 from tests.search._simulated import CPU, Task, make_spec
-
-sys.path.insert(0, str(Path(__file__).parent))
-import _durable  # noqa: E402
+from tests.search import _durable
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,6 @@ goes on to the next one."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
 import torch
 from optuna.trial import TrialState
@@ -14,9 +12,7 @@ from greenknobs.objectives import _build, _infer, _train
 from greenknobs.search.records import _records as rec
 from greenknobs.search.study._spec import load_spec
 from greenknobs.search.study._study import finished_count, open_study, run_study
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _durable import states, write_study  # noqa: E402
+from tests.search._durable import states, write_study
 
 
 def test_nan_loss_out_of_memory_and_library_errors_each_fail_one_trial(tmp_path, tiny_pipeline, monkeypatch):

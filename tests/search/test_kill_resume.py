@@ -16,9 +16,7 @@ from greenknobs.search.study import _lost
 from greenknobs.search.records import _records as rec
 from greenknobs.search.study._spec import load_spec
 from greenknobs.search.study._study import finished_count, load_study, open_study, run_study
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _durable import REPO, env, greenknobs, write_study  # noqa: E402
+from tests.search._durable import REPO, env, greenknobs, write_study
 
 
 def _start_run(study_file: Path, storage: str, log: Path) -> subprocess.Popen:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-from pathlib import Path
 
 import optuna
 import pytest
@@ -17,9 +16,7 @@ from greenknobs.objectives import Pipeline, get_task
 from greenknobs.objectives.energy import make_meter, power_limit
 from greenknobs.search.study import _power
 from greenknobs.spaces import Hardware
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "objectives"))
-from _spies import energy_fakes  # noqa: E402
+from tests.objectives._spies import energy_fakes
 
 fakes = energy_fakes()
 no_hardware = fakes.no_hardware  # the fixture, under its name here

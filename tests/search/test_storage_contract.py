@@ -5,9 +5,7 @@ reading it back; on the RDB storages, heartbeats failing a silent worker's trial
 from __future__ import annotations
 
 import json
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
@@ -17,10 +15,8 @@ from greenknobs.search.records import _records as rec
 from greenknobs.search.cli._main import main
 from greenknobs.search.study._spec import load_spec
 from greenknobs.search.study._study import finished_count, open_study, run_study
-
-sys.path.insert(0, str(Path(__file__).parent))
-import _durable  # noqa: E402
-from _durable import unique, write_study  # noqa: E402
+from tests.search import _durable
+from tests.search._durable import unique, write_study
 
 
 @pytest.fixture(scope="session")

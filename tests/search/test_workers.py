@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
@@ -21,10 +19,8 @@ from greenknobs.search.cli._main import main
 from greenknobs.search.study._spec import load_spec
 from greenknobs.search.records._records import METER_ATTR
 from greenknobs.search.study._study import finished_count, load_study, open_study
-
-sys.path.insert(0, str(Path(__file__).parent))
-import _durable  # noqa: E402
-from _durable import REPO, env, greenknobs, unique, write_study  # noqa: E402
+from tests.search import _durable
+from tests.search._durable import REPO, env, greenknobs, unique, write_study
 
 
 @pytest.fixture(scope="session")

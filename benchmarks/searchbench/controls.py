@@ -1,4 +1,4 @@
-"""Control strategies for the benchmarks (benchmarks/README.md), as samplers any study can use:
+"""The search benchmark's control strategies (benchmarks/README.md, "Search quality"), as Optuna samplers:
 
 - `tpe-warm`, `gp-warm`: TPE or GP, warm-started with the cascade's screening trials (each knob alone, the same
   plan and the same share of the budget as the cascade's screening): the cascade minus its combination stage, so a
@@ -117,7 +117,8 @@ def _random_value(rng: random.Random, dist: BaseDistribution) -> Any:
 
 
 def make_control(name: str, seed: int, space: Any = None, spec: Any = None) -> BaseSampler:
-    from greenknobs.search.samplers._factory import make_sampler
+    """One of CONTROLS for a study opened on `space` (`spec`: its budget and baseline runs)."""
+    from greenknobs.search.samplers import make_sampler
 
     if name == "anchored":
         return AnchoredRandomSampler(space, seed=seed)
