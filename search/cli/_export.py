@@ -9,7 +9,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("export", help="write the recommended configurations (and the candidates apart) as runnable "
                                       "config files plus index.md / index.csv")
     add_common(p)
-    p.add_argument("--out", required=True, metavar="DIR", help="folder to write (replaced whole if an earlier export)")
+    p.add_argument("--out", metavar="DIR", help="folder to write, replaced whole if an earlier export (default: "
+                                                "NAME-recommended beside the study file)")
     p.add_argument("--min-f1-retention", type=float, metavar="R",
                    help="also write best.toml: the cheapest confirmed configuration whose F1-kept interval stays at "
                         "or above R (e.g. 0.99)")
@@ -21,14 +22,14 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from greenknobs.search.analysis._export import export_pareto
-    from greenknobs.search.cli._status import open_existing
+    from greenknobs.search.cli._status import open_existing, out_folder
 
     study = open_existing(args)
-    files, picked = export_pareto(study, args.out, min_f1_retention=args.min_f1_retention,
-                                  max_energy_j=args.max_energy_j)
+    out = out_folder(args, "recommended")
+    files, picked = export_pareto(study, out, min_f1_retention=args.min_f1_retention, max_energy_j=args.max_energy_j)
     recommended = [f for f in files if f.suffix == ".toml" and f.parent.name != "candidates" and f.name != "best.toml"]
     candidates = [f for f in files if f.parent.name == "candidates"]
-    print(f"exported study '{study.study_name}' to {args.out}: {len(recommended)} recommended configuration(s), "
+    print(f"exported study '{study.study_name}' to {out}: {len(recommended)} recommended configuration(s), "
           f"{len(candidates)} candidate(s) not recommended (in candidates/, each says why)")
     if picked:
         print(f"best.toml: {picked}")

@@ -8,15 +8,16 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("report", help="single-knob effects, predicted vs observed cascades, importance, plots")
     add_common(p)
-    p.add_argument("--out", required=True, metavar="DIR", help="folder to write (replaced whole if an earlier report)")
+    p.add_argument("--out", metavar="DIR", help="folder to write, replaced whole if an earlier report (default: "
+                                                "NAME-report beside the study file)")
     p.set_defaults(handler=run)
 
 
 def run(args) -> int:
-    from greenknobs.search.cli._status import open_existing
     from greenknobs.search.analysis._report import build_report
+    from greenknobs.search.cli._status import open_existing, out_folder
 
     study = open_existing(args)
-    path = build_report(study, args.out)
+    path = build_report(study, out_folder(args, "report"))
     print(f"report of study '{study.study_name}': {path}")
     return 0

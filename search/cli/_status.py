@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 
 def add_parser(sub) -> None:
@@ -19,6 +20,17 @@ def open_existing(args):
 
     spec = load(args)
     return load_study(spec.name, spec.storage_url())
+
+
+def out_folder(args, what: str) -> Path:
+    """`--out`, else the folder `NAME-WHAT` beside the study file, where the default journal lies too:
+    `report studies/default.toml` writes studies/default-report/."""
+    from greenknobs.search.cli._run import load
+
+    if args.out:
+        return Path(args.out)
+    spec = load(args)
+    return (spec.path.parent if spec.path else Path("studies")) / f"{spec.name}-{what}"
 
 
 def run(args) -> int:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import statistics
+from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
@@ -107,3 +109,40 @@ def test_report_of_a_missing_study_is_one_line(cascade, tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1 and "greenknobs: error:" in err and "run" in err
     assert not (tmp_path / "out").exists()
 
+
+
+@pytest.fixture
+def beside(cascade, tmp_path) -> Path:
+    """A folder as a user has it: studies/smoke.toml and, beside it, the journal its default storage names, holding a
+    finished study of that name (the simulated cascade study and its confirmation twin, copied under the name)."""
+    import optuna
+
+    from greenknobs.search.study._storage import open_storage
+
+    folder = tmp_path / "studies"
+    folder.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[2] / "studies" / "smoke.toml", folder / "smoke.toml")
+    target = open_storage(f"journal:{folder / 'smoke.journal'}")
+    for suffix in ("", rec.CONFIRM_SUFFIX):
+        optuna.copy_study(from_study_name=cascade.name + suffix, from_storage=open_storage(cascade.storage),
+                          to_storage=target, to_study_name="smoke" + suffix)
+    return folder
+
+
+def test_report_without_out_writes_beside_the_study_file(beside, cli):
+    """`greenknobs report studies/smoke.toml`, as typed: no --out (nor --storage); the report lands in smoke-report/
+    beside the study file, as the journal does."""
+    done = cli("report", "studies/smoke.toml", cwd=beside.parent, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = beside / "smoke-report"
+    assert (out / "report.md").is_file() and (out / "report.json").is_file()
+    assert f"report of study 'smoke': {Path('studies', 'smoke-report', 'report.md')}" in done.stdout
+    assert sorted(p.name for p in beside.iterdir()) == ["smoke-report", "smoke.journal", "smoke.toml"]
+
+
+def test_export_without_out_writes_beside_the_study_file(beside, capsys):
+    from greenknobs.search.cli._main import main
+
+    assert main(["export", str(beside / "smoke.toml")]) == 0
+    out = beside / "smoke-recommended"
+    assert (out / "index.md").is_file() and f"exported study 'smoke' to {out}:" in capsys.readouterr().out
