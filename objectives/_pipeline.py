@@ -97,7 +97,7 @@ class Pipeline:
         first = len(self.meter.readings)
         extra: dict[str, Any] = {}
         try:
-            with self._system(config) as power_w:
+            with self._system(config, extra) as power_w:
                 extra["power_limit_w"] = power_w
                 self._seed(seed)
                 self._emit("phase", phase="data")
@@ -156,7 +156,8 @@ class Pipeline:
             n_train=len(train_set), n_eval=len(eval_set), eval_split=self.task.eval_split,
             token_width=train_set.width, power_limit_w=extra.get("power_limit_w"),
             quantized_linear_layers=info.get("quantized_linear_layers", 0), served=info.get("served", ""),
-            epoch_losses=trained["epoch_losses"], reused_phases=reused, hardware=dict(self.meter.hardware),
+            epoch_losses=trained["epoch_losses"], reused_phases=reused,
+            hardware={**self.meter.hardware, **{"power_limit": extra[k] for k in ("power_limit_note",) if k in extra}},
             warmup_energy_j=warmup.energy_j if warmup else 0.0, warmup_time_s=warmup.time_s if warmup else 0.0,
             monitor_energy_j=sum(r.energy_j for r in extra.get("monitor", [])),
             curve=[r.to_dict() for r in extra.get("curve", [])],
@@ -226,11 +227,11 @@ class Pipeline:
         torch.manual_seed(seed)
 
     @contextlib.contextmanager
-    def _system(self, config: Mapping[str, Any]) -> Iterator[float | None]:
+    def _system(self, config: Mapping[str, Any], notes: dict[str, Any] | None = None) -> Iterator[float | None]:
         """cpu_threads and the GPU power limit, for the trial; yields the power limit read back from the GPU (None
-        where NVML cannot read one). Every trial on a GPU reads its limit back: a cap set by power_limit_w, or
-        for power_limit_w = 0 the GPU's default limit — refused when another cap is in force, which would run the
-        trial capped under an uncapped label."""
+        where NVML cannot read one). Every trial on a GPU reads its limit back: a cap set by power_limit_w (only
+        with the opt-in, objectives/energy/_gpu.py), or for power_limit_w = 0 the limit in force, which runs as it
+        is found; a card found at a non-default limit puts that label in `notes["power_limit_note"]`."""
         threads = torch.get_num_threads()
         if config.get("cpu_threads", 0):
             torch.set_num_threads(config["cpu_threads"])
@@ -240,8 +241,11 @@ class Pipeline:
             if config.get("power_limit_w", 0):
                 with _gpu.power_limit(config["power_limit_w"], journal=self.power_journal) as read_back_w:
                     yield read_back_w
-            elif self.hardware.has("power-limit"):
-                yield _gpu.uncapped_limit_w()
+            elif self.hardware.power_limit_default_w is not None:  # readable: read, never set
+                limit_w, note = _gpu.limit_in_force_w()
+                if note and notes is not None:
+                    notes["power_limit_note"] = note
+                yield limit_w
             else:
                 yield None
         finally:

@@ -11,7 +11,8 @@ Capabilities:
     bnb-optim                   bitsandbytes' 8-bit AdamW
     cpu-inference               torch's dynamic int8 kernels (CPU only)
     compile                     torch.compile's default backend (a C compiler on the CPU)
-    power-limit                 an NVIDIA GPU whose power limit NVML can read and set
+    power-limit                 an NVIDIA GPU whose power limit NVML can read and set, and the user's opt-in to
+                                setting it (GREENKNOBS_SET_POWER_LIMITS=1); without it the limits are only read
     several-cores               more than one CPU core for this process (else fewer threads is no change)
 """
 
@@ -125,6 +126,9 @@ def detect() -> Hardware:
             power_default = _gpu.default_power_limit_w(0)
         except Exception as err:  # translated vendor error: the knob is then not applicable, with the reason
             missing["power-limit"] = f"cannot read the power limit range of {gpu_name}: {err}"
+        else:
+            if not _gpu.setting_power_limits_allowed():  # read-only: the knob needs the opt-in
+                missing["power-limit"] = _gpu.OPT_IN_MISSING
     else:
         missing["power-limit"] = "needs an NVIDIA GPU visible through NVML; none here"
     return Hardware(

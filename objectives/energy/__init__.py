@@ -5,8 +5,8 @@
         train()
     reading[0].energy_j, reading[0].source
 
-    with power_limit(250.0) as applied_w:     # set, verified by read-back, restored afterwards
-        ...
+    with power_limit(250.0) as applied_w:     # set, verified by read-back, restored afterwards; only with
+        ...                                   # GREENKNOBS_SET_POWER_LIMITS=1 (else refused, nothing set)
 """
 
 from __future__ import annotations

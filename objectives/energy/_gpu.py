@@ -1,4 +1,10 @@
-"""The GPU device layer: counting GPUs, naming them, and capping their power, over Zeus's `get_gpus()`.
+"""The GPU device layer: counting GPUs, naming them, reading their power limits and, when the user opts in, capping
+them, over Zeus's `get_gpus()`.
+
+Setting a power limit changes a card other people may share after this process; greenknobs sets one only with
+GREENKNOBS_SET_POWER_LIMITS=1 in the environment (`set_power_limit_w` is the one place a limit is set, and it
+refuses without the opt-in). Without it, greenknobs reads the limits (range, default, in force) and measures the
+card as it finds it.
 
 Zeus already maps NVML return codes to its own exception classes; `translate_gpu_errors` is the one
 place where those become `GreenknobsError`s, so no vendor traceback reaches a user.
@@ -7,6 +13,7 @@ place where those become `GreenknobsError`s, so no vendor traceback reaches a us
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Protocol
@@ -22,6 +29,21 @@ logger = logging.getLogger(__name__)
 
 # A cap that reads back within this of the request is in effect; drivers round to their own step.
 POWER_LIMIT_TOLERANCE_W = 1.0
+
+# The opt-in: only with this set to 1 may greenknobs change a GPU's power limit (cap it, restore it).
+SET_POWER_LIMITS_ENV = "GREENKNOBS_SET_POWER_LIMITS"
+OPT_IN_MISSING = (f"setting the GPU power limit is off, so the card runs as it is found: set {SET_POWER_LIMITS_ENV}=1 "
+                  "to let greenknobs cap it (and restore it afterwards)")
+
+
+def setting_power_limits_allowed() -> bool:
+    """Whether the user opted in to greenknobs setting GPU power limits (GREENKNOBS_SET_POWER_LIMITS=1)."""
+    return os.environ.get(SET_POWER_LIMITS_ENV, "") == "1"
+
+
+def _require_opt_in(fallback: str) -> None:
+    if not setting_power_limits_allowed():
+        raise GreenknobsError(f"{OPT_IN_MISSING}, or {fallback}")
 
 
 class PowerJournal(Protocol):
@@ -139,7 +161,9 @@ def default_power_limit_w(index: int = 0) -> float:
 
 def set_power_limit_w(watts: float, index: int = 0, *, action: str = "setting the GPU power limit",
                       fallback: str = "drop the power_limit_w knob") -> float:
-    """Set GPU `index`'s limit to `watts` and read it back; a limit that does not read back is an error."""
+    """Set GPU `index`'s limit to `watts` and read it back; a limit that does not read back is an error. Refused,
+    before NVML is touched, unless the user opted in (GREENKNOBS_SET_POWER_LIMITS=1)."""
+    _require_opt_in(fallback)
     gpus = _gpus_with(index)
     with translate_gpu_errors(action, fallback=fallback):
         gpus.set_power_management_limit(index, round(watts * 1000))
@@ -156,16 +180,14 @@ def restore_command(index: int, watts: float) -> str:
     return f"sudo nvidia-smi -i {nvml_index(index)} -pl {watts:g}"
 
 
-def uncapped_limit_w(index: int = 0) -> float:
-    """What power_limit_w = 0 runs under, read back: NVML's default limit, or an error when a cap is in force
-    (left by a killed worker or another tool), since the trial would run capped under an uncapped label."""
+def limit_in_force_w(index: int = 0) -> tuple[float, str]:
+    """What power_limit_w = 0 runs under, read back, and its label: "" at NVML's default limit, else a one-line
+    note saying the card was found capped (by another tool, a killed run, the machine's owner), which the trial
+    records and runs under; greenknobs never resets a limit it did not set."""
     limit_w, default_w = current_power_limit_w(index), default_power_limit_w(index)
     if abs(limit_w - default_w) > POWER_LIMIT_TOLERANCE_W:
-        raise GreenknobsError(
-            f"GPU {index} is capped at {limit_w:g} W, not its default {default_w:g} W, so a trial with "
-            f"power_limit_w = 0 would run capped: restore it with `{restore_command(index, default_w)}`"
-        )
-    return limit_w
+        return limit_w, f"found at {limit_w:g} W, not its default {default_w:g} W: ran under the limit in force"
+    return limit_w, ""
 
 
 @contextmanager
@@ -175,8 +197,10 @@ def power_limit(watts: float, index: int = 0, journal: PowerJournal | None = Non
     The limit is verified after setting it, because a cap that silently does not apply would label every
     measurement with a knob value that was never in effect, and read again when the block ends, since a cap
     another tool reset during the trial was not in effect either. The previous limit goes to `journal` before
-    anything changes, and is restored even when the block raises.
+    anything changes, and is restored even when the block raises. Refused, with nothing read or set, unless the
+    user opted in (GREENKNOBS_SET_POWER_LIMITS=1).
     """
+    _require_opt_in("drop the power_limit_w knob")
     gpus = _gpus_with(index)
     with translate_gpu_errors("reading the GPU power limit"):
         previous_mw = gpus.get_power_management_limit(index)

@@ -4,8 +4,12 @@ a lost node) leaves that record behind, and the next `run` or `worker` on the ho
 may not (no root, no zeusd), refuses to start with the command that restores it — instead of running every later
 trial, the baseline first, under a cap nobody asked for.
 
+Caps are set only with the user's opt-in (GREENKNOBS_SET_POWER_LIMITS=1, objectives/energy/_gpu.py). Without it,
+opening a study on a GPU host only reads the limits and writes them down; a card found at a non-default limit runs
+under it, recorded ("found_w") and labelled on every trial, never reset.
+
 The record is a study user attribute per GPU of a host (`power_cap:HOST:nvmlN`, N as `nvidia-smi -i` numbers
-it): {"state": "capped" | "restored" | "default", "original_w", "default_w", "cap_w", "pid", ...}. Opening a study
+it): {"state": "capped" | "restored" | "default" | "found", "original_w", "default_w", "cap_w", "pid", ...}. Opening a study
 on a GPU host also writes the GPU's default limit there, which is what power_limit_w = 0 means and what the
 knob's levels are fractions of.
 """
@@ -62,13 +66,14 @@ def caps_on_record(study: optuna.Study) -> dict[str, dict[str, Any]]:
 
 
 def guard(ctx: Any) -> None:
-    """For `open_study`: restore (or refuse over) caps this host left behind, record the GPUs' default limits, and
-    give the pipeline the journal its trials write their caps to. Nothing to do on a host without NVML power
-    limits."""
-    if not ctx.pipeline.hardware.has("power-limit"):
+    """For `open_study`: restore (or refuse over) caps this host left behind, record the GPUs' limits, and, with the
+    opt-in, give the pipeline the journal its trials write their caps to. Nothing to do on a host without readable
+    NVML power limits."""
+    if ctx.pipeline.hardware.power_limit_default_w is None:
         return
     restore_left_caps(ctx.study)
-    ctx.pipeline.power_journal = StudyPowerJournal(ctx.study)
+    if ctx.pipeline.hardware.has("power-limit"):
+        ctx.pipeline.power_journal = StudyPowerJournal(ctx.study)
 
 
 def restore_left_caps(study: optuna.Study, stream: Any = None) -> None:
@@ -81,15 +86,14 @@ def restore_left_caps(study: optuna.Study, stream: Any = None) -> None:
         if record.get("state") == "capped":
             _restore_left_cap(study, key, record, gpu, name, stream)
         limit_w, default_w = _gpu.current_power_limit_w(gpu), _gpu.default_power_limit_w(gpu)
-        if abs(limit_w - default_w) > _gpu.POWER_LIMIT_TOLERANCE_W:
-            raise GreenknobsError(
-                f"GPU {gpu} ({name}) is capped at {limit_w:g} W, not its default {default_w:g} W, and no trial of "
-                f"this study set that cap: every trial would run capped under another label; restore it with "
-                f"`{_gpu.restore_command(gpu, default_w)}` and start again"
-            )
-        if record.get("state") != "capped":  # the default limit on record, as read on this host
-            study.set_user_attr(key, {**record, "state": record.get("state", "default"), "host": this_host(),
-                                      "nvml_index": physical, "gpu_name": name, "default_w": default_w})
+        found = abs(limit_w - default_w) > _gpu.POWER_LIMIT_TOLERANCE_W
+        if found:  # not this study's cap: measured as found, labelled on every trial, never reset
+            print(f"greenknobs: GPU {gpu} ({name}) is at {limit_w:g} W, not its default {default_w:g} W; no trial of "
+                  "this study set that limit, so trials run under it and record it", file=stream, flush=True)
+        if record.get("state") != "capped":  # the limits on record, as read on this host
+            study.set_user_attr(key, {**record, "state": "found" if found else "default", "host": this_host(),
+                                      "nvml_index": physical, "gpu_name": name, "default_w": default_w,
+                                      "found_w": limit_w, "range_w": list(_gpu.power_limit_range_w(gpu))})
 
 
 def _restore_left_cap(study: optuna.Study, key: str, record: dict[str, Any], gpu: int, name: str,
@@ -107,9 +111,10 @@ def _restore_left_cap(study: optuna.Study, key: str, record: dict[str, Any], gpu
         try:
             _gpu.set_power_limit_w(original_w, gpu, action="restoring the power limit a stopped worker left")
         except GreenknobsError:
+            why = "" if _gpu.setting_power_limits_allowed() else f" ({_gpu.SET_POWER_LIMITS_ENV} is not 1)"
             raise GreenknobsError(
                 f"GPU {gpu} ({name}) still has the {limit_w:g} W cap that worker pid {pid} set before it stopped "
-                f"mid-trial, and it cannot be restored from here; restore the {original_w:g} W it had with "
+                f"mid-trial, and it cannot be restored from here{why}; restore the {original_w:g} W it had with "
                 f"`{_gpu.restore_command(gpu, original_w)}` and start again"
             ) from None
         print(f"greenknobs: GPU {gpu} ({name}) restored to {original_w:g} W: worker pid {pid} stopped mid-trial "

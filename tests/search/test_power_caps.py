@@ -113,13 +113,16 @@ def test_a_cap_held_by_a_live_worker_is_not_touched(fake_hw, study):
     cap.__exit__(None, None, None)
 
 
-def test_a_cap_no_trial_of_the_study_set_is_refused_and_the_default_limit_is_recorded(fake_hw, study):
+def test_a_limit_no_trial_of_the_study_set_is_recorded_and_left_as_found(fake_hw, study):
     (gpu,) = fake_hw.install(gpus=[fake_hw.GPU(limit_mw=150_000)])
-    with pytest.raises(GreenknobsError) as err:
-        _power.restore_left_caps(study)
-    assert str(err.value) == ("GPU 0 (NVIDIA H100 80GB HBM3) is capped at 150 W, not its default 700 W, and no trial "
-                              "of this study set that cap: every trial would run capped under another label; restore "
-                              "it with `sudo nvidia-smi -i 0 -pl 700` and start again")
+    out = io.StringIO()
+    _power.restore_left_caps(study, stream=out)
+    assert gpu.set_calls == [] and gpu.limit_mw == 150_000
+    assert out.getvalue() == ("greenknobs: GPU 0 (NVIDIA H100 80GB HBM3) is at 150 W, not its default 700 W; no trial "
+                              "of this study set that limit, so trials run under it and record it\n")
+    record = study.user_attrs[_power.record_key(0)]
+    assert (record["state"], record["found_w"], record["default_w"], record["range_w"]) == ("found", 150.0, 700.0,
+                                                                                            [100.0, 700.0])
     gpu.limit_mw = 700_000
     _power.restore_left_caps(study)
     record = study.user_attrs[_power.record_key(0)]

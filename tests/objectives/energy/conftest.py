@@ -5,6 +5,8 @@ GPUs: a fake `pynvml` module replaces the one `zeus.device.gpu.nvidia` uses (and
 RAPL: Zeus's CPU singleton `zeus.device.cpu._cpus` is set to a fake package list.
 CUDA sync: there is no real GPU behind the fake, so Zeus's `sync_execution` is replaced by a recorder.
 Tests take `no_hardware` (nothing measurable) or `fake_hw` (then `fake_hw.install(gpus=..., rapl=...)`).
+The power-limit opt-in (GREENKNOBS_SET_POWER_LIMITS) is removed by `no_hardware`; `install` sets it unless called
+with `set_limits=False`, the machine as a user who did not opt in has it.
 """
 
 from __future__ import annotations
@@ -162,7 +164,7 @@ def _reset_zeus_gpu_state() -> None:
 @pytest.fixture
 def no_hardware(monkeypatch):
     """Whatever machine runs the tests: NVML fails to initialise, RAPL is absent."""
-    for var in ("CUDA_VISIBLE_DEVICES", "ZEUSD_SOCK_PATH", "ZEUSD_HOST_PORT"):
+    for var in ("CUDA_VISIBLE_DEVICES", "ZEUSD_SOCK_PATH", "ZEUSD_HOST_PORT", "GREENKNOBS_SET_POWER_LIMITS"):
         monkeypatch.delenv(var, raising=False)
     nvml = FakeNVML([], init_error=real_pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)
     monkeypatch.setattr(zeus.device.gpu.nvidia, "pynvml", nvml)
@@ -190,9 +192,13 @@ class FakeHardware:
             lambda gpu_indices, sync_with="torch": self.sync_calls.append(list(gpu_indices)),
         )
 
-    def install(self, gpus: list[FakeGPU] | None = None, rapl: FakeRAPL | None = None) -> list[FakeGPU]:
-        """Fake NVML with `gpus` (default: one H100) and, if given, RAPL packages."""
+    def install(self, gpus: list[FakeGPU] | None = None, rapl: FakeRAPL | None = None,
+                set_limits: bool = True) -> list[FakeGPU]:
+        """Fake NVML with `gpus` (default: one H100) and, if given, RAPL packages; `set_limits`: the user opted in
+        to greenknobs setting power limits (GREENKNOBS_SET_POWER_LIMITS=1)."""
         gpus = [FakeGPU()] if gpus is None else gpus
+        if set_limits:
+            self._monkeypatch.setenv("GREENKNOBS_SET_POWER_LIMITS", "1")
         nvml = FakeNVML(gpus)
         self._monkeypatch.setattr(zeus.device.gpu.nvidia, "pynvml", nvml)
         self._monkeypatch.setitem(sys.modules, "pynvml", nvml)
@@ -207,3 +213,18 @@ class FakeHardware:
 def fake_hw(monkeypatch, no_hardware) -> FakeHardware:
     """Starts from no hardware at all; call `.install(...)` to add fake GPUs and RAPL."""
     return FakeHardware(monkeypatch)
+
+
+@pytest.fixture
+def detect_hw():
+    """spaces' detect() as it reads the fake NVML in place (its cache cleared on both sides)."""
+    from greenknobs.spaces import _hardware
+
+    def detect():
+        _hardware.detect.cache_clear()
+        try:
+            return _hardware.detect()
+        finally:
+            _hardware.detect.cache_clear()
+
+    return detect
