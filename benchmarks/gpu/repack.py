@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
+import json
 import sys
 import zipfile
 from pathlib import Path
@@ -62,12 +62,32 @@ def no_browser_bundles(name: str, data: bytes) -> bytes | None:
 def minilm(name: str, data: bytes) -> bytes | None:
     if not name.endswith("model.safetensors"):
         return data
-    import torch
-    from safetensors.torch import load, save
+    return safetensors_to_fp16(data)
 
-    tensors = load(data)
-    return save({k: v.to(torch.float16) if v.is_floating_point() else v for k, v in tensors.items()},
-                metadata={"format": "pt"})
+
+def safetensors_to_fp16(data: bytes) -> bytes:
+    """A safetensors file with every F32 tensor stored as F16 (numpy, no torch): 8-byte header length, JSON header
+    with each tensor's dtype, shape and byte offsets into the data that follows, the header padded to 8 bytes."""
+    import numpy as np
+
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + size])
+    body = memoryview(data)[8 + size:]
+    out_header: dict = {"__metadata__": header.pop("__metadata__", {"format": "pt"})}
+    chunks: list[bytes] = []
+    offset = 0
+    for key, meta in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"][0]):
+        begin, end = meta["data_offsets"]
+        raw = bytes(body[begin:end])
+        dtype = meta["dtype"]
+        if dtype == "F32":
+            raw, dtype = np.frombuffer(raw, dtype="<f4").astype("<f2").tobytes(), "F16"
+        out_header[key] = {"dtype": dtype, "shape": meta["shape"], "data_offsets": [offset, offset + len(raw)]}
+        chunks.append(raw)
+        offset += len(raw)
+    encoded = json.dumps(out_header, separators=(",", ":")).encode()
+    encoded += b" " * (-len(encoded) % 8)
+    return len(encoded).to_bytes(8, "little") + encoded + b"".join(chunks)
 
 
 def main(raw: str, out: str) -> None:
