@@ -48,12 +48,7 @@ def train(model: Any, data: Encoded, config: Mapping[str, Any], device: str, pad
     as an unmonitored one."""
     from transformers import get_linear_schedule_with_warmup
 
-    generator = torch.Generator().manual_seed(seed)
-    loader = torch.utils.data.DataLoader(
-        data, batch_size=config["batch_size"], shuffle=True, generator=generator, collate_fn=Collate(pad_token_id),
-        num_workers=config["loader_workers"], pin_memory=config["pin_memory"],
-        persistent_workers=config["loader_workers"] > 0,
-    )
+    loader = training_loader(data, config, seed, pad_token_id)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(config["optimizer"], params, config["learning_rate"])
     accum = config["grad_accum"]
@@ -68,9 +63,11 @@ def train(model: Any, data: Encoded, config: Mapping[str, Any], device: str, pad
     model.train()
     losses: list[float] = []
     step = 0
+    tokens = padded = 0
     for epoch in range(1, config["epochs"] + 1):
         epoch_loss, batches = 0.0, 0
         for i, batch in enumerate(loader):
+            tokens, padded = tokens + batch["input_ids"].numel(), padded + padded_tokens(batch)
             batch = {k: v.to(device, non_blocking=config["pin_memory"]) for k, v in batch.items()}
             with torch.autocast(device_type=device_type, dtype=dtype or torch.float32, enabled=dtype is not None):
                 loss = step_model(**batch).loss / accum
@@ -102,4 +99,49 @@ def train(model: Any, data: Encoded, config: Mapping[str, Any], device: str, pad
     iterator = getattr(loader, "_iterator", None)
     if iterator is not None and hasattr(iterator, "_shutdown_workers"):
         iterator._shutdown_workers()
-    return {"epoch_losses": losses, "optimizer_steps": step}
+    return {"epoch_losses": losses, "optimizer_steps": step, "tokens": tokens, "padded_tokens": padded}
+
+
+def training_loader(data: Encoded, config: Mapping[str, Any], seed: int, pad_token_id: int) -> torch.utils.data.DataLoader:
+    """The training batches, in an order decided by `seed` alone. `batching = "length-grouped"` orders the texts by
+    transformers' own LengthGroupedSampler (what Trainer's `group_by_length` uses, sized as Trainer sizes it: micro
+    batch × grad_accum): a seeded permutation cut into mega-batches of up to 50 batches, each sorted by length, so a
+    batch holds texts of similar length and the mega-batches come in random order. Lengths are the texts' own token
+    counts (the attention mask), so the knob groups the same texts under fixed padding as under dynamic padding;
+    only dynamic padding turns the grouping into fewer padded tokens."""
+    generator = torch.Generator().manual_seed(seed)
+    order: dict[str, Any] = {"shuffle": True}
+    if config["batching"] == "length-grouped":
+        from transformers.trainer_pt_utils import LengthGroupedSampler
+
+        order = {"sampler": LengthGroupedSampler(config["batch_size"] * config["grad_accum"], lengths=text_lengths(data),
+                                                 generator=generator)}
+    return torch.utils.data.DataLoader(
+        data, batch_size=config["batch_size"], generator=generator, collate_fn=Collate(pad_token_id),
+        num_workers=config["loader_workers"], pin_memory=config["pin_memory"],
+        persistent_workers=config["loader_workers"] > 0, **order,
+    )
+
+
+def text_lengths(data: Encoded) -> list[int]:
+    """Each example's own tokens, padding left out."""
+    masks = data.features.get("attention_mask")
+    return [sum(m) for m in masks] if masks is not None else [len(ids) for ids in data.features["input_ids"]]
+
+
+def padded_tokens(batch: Mapping[str, torch.Tensor]) -> int:
+    """Pad positions in a collated batch: what the model computes on and throws away."""
+    mask = batch.get("attention_mask")
+    return int(mask.numel() - mask.sum()) if mask is not None else 0
+
+
+def padding_per_epoch(data: Encoded, config: Mapping[str, Any], seed: int, pad_token_id: int) -> list[tuple[int, int]]:
+    """(tokens, padded tokens) of each epoch's training batches, as `train` meets them at this seed, without training:
+    the loader's order depends on its seeded generator alone (exact for loader_workers = 0: persistent workers draw
+    their base seed from the generator once, not every epoch)."""
+    loader = training_loader(data, {**config, "loader_workers": 0, "pin_memory": False}, seed, pad_token_id)
+    out = []
+    for _ in range(config["epochs"]):
+        batches = list(loader)
+        out.append((sum(b["input_ids"].numel() for b in batches), sum(padded_tokens(b) for b in batches)))
+    return out

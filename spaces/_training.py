@@ -36,6 +36,12 @@ KNOBS = (
     ),
     Knob("batch_size", "training", "categorical", 16, choices=(8, 16, 32, 64), unit="examples",
          help="Examples per optimizer micro-batch.", moves=frozenset({"training"}), cheaper="high"),
+    Knob(
+        "batching", "training", "categorical", "shuffled", choices=("shuffled", "length-grouped"),
+        help="Training batches drawn at random (shuffled), or of texts of similar length (length-grouped: "
+             "transformers' LengthGroupedSampler, as group_by_length); saves padded tokens only with dynamic padding.",
+        moves=frozenset({"training"}), cheaper=("length-grouped",),
+    ),
     Knob("grad_accum", "training", "categorical", 1, choices=(1, 2, 4), unit="steps",
          help="Micro-batches accumulated per optimizer step.", moves=frozenset({"training"}), cheaper="high"),
     Knob("learning_rate", "training", "float", 2e-4, low=1e-5, high=1e-2, log=True,

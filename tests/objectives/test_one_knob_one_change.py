@@ -25,6 +25,7 @@ from unittest import mock
 
 import pytest
 import torch
+from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from greenknobs.objectives import _build, _infer, _models, _tokens, _train
 from greenknobs.spaces import KNOBS, KNOBS_BY_NAME, Hardware, Space, TaskInfo
@@ -159,6 +160,7 @@ def built_and_read_back(config: dict[str, Any], pipeline: Any, outside_threads: 
             got["train_precision"] = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[heads[0]]
             loader = seen["loaders"][0]
             got["batch_size"] = loader.batch_size
+            got["batching"] = "length-grouped" if isinstance(loader.sampler, LengthGroupedSampler) else "shuffled"
             got["loader_workers"] = loader.num_workers
             got["pin_memory"] = loader.asked_to_pin
             got["epochs"] = len(result["epoch_losses"])
@@ -276,7 +278,7 @@ def test_every_knob_is_read_back():
     covered = {"max_length", "padding", "tokenizer", "train_fraction", "power_limit_w", "model", "drop_layers",
                "drop_from", "adaptation", "lora_rank", "lora_alpha", "lora_dropout", "gradient_checkpointing",
                "optimizer", "learning_rate", "train_precision", "batch_size", "loader_workers", "pin_memory", "epochs",
-               "grad_accum", "compile", "cpu_threads", "infer_compile", "infer_batch_size", "quantization",
+               "grad_accum", "batching", "compile", "cpu_threads", "infer_compile", "infer_batch_size", "quantization",
                "infer_precision", "attention"}
     assert covered == set(KNOBS_BY_NAME)
     assert {name for name, _ in cases()} == set(KNOBS_BY_NAME)
