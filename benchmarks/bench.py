@@ -1,4 +1,4 @@
-"""Search-quality benchmarks (issue 14): a simulator calibrated on measured runs, many seeds of every strategy on it,
+"""Search-quality benchmarks: a simulator calibrated on measured runs, many seeds of every strategy on it,
 and real studies as the check that its ranking holds. See benchmarks/README.md for what each figure is.
 
     python -m benchmarks.measure calibrate fortunes           # real runs the simulator is built from (+ validation)
@@ -159,12 +159,13 @@ def _plot_validation(task: str, rows: list[dict], summary: dict) -> None:
         a.set_ylabel(f"simulated {label}")
     ax[0].set_title(f"energy: median |error| {summary['energy_ratio_abs_error_pct_median']:.1f}%")
     ax[1].set_title(f"F1: MAE {summary['f1_mean_abs_error']:.3f} (paired noise sd {summary['f1_paired_noise_sd']:.3f})")
-    fig.suptitle(f"simulator vs {len(rows)} held-out real combinations ({task}, estimated energy)")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    from benchmarks.searchbench.summary import provenance
+    from benchmarks.searchbench.summary import machine_of, provenance
 
-    fig.text(0.01, 0.01, provenance(f"python -m benchmarks.measure calibrate {task}; benchmarks.bench fit {task}"),
-             fontsize=7, color="0.35")
+    meter = (machine_of(task) or {}).get("meter", "measured")
+    fig.suptitle(f"simulator vs {len(rows)} held-out real combinations ({task}, {meter} energy)")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.text(0.01, 0.01, provenance(f"python -m benchmarks.measure calibrate {task}; benchmarks.bench fit {task}",
+                                    [task]), fontsize=7, color="0.35")
     fig.savefig(RESULTS / f"sim-validation-{task}.png", dpi=110)
     plt.close(fig)
 
@@ -300,7 +301,7 @@ def _result_of(row: dict, config: dict) -> Any:
         return TrialResult.from_dict(row["result"])
     return TrialResult(task="", model=config["model"], config=config, seed=row["seed"], energy_j=row["energy_j"],
                        phase_energy_j=row["phase_energy_j"], phase_time_s=row["phase_time_s"],
-                       energy_source=row["source"], energy_description="estimated", time_s=row["time_s"], f1=row["f1"],
+                       energy_source=row["source"], energy_description=row["source"], time_s=row["time_s"], f1=row["f1"],
                        f1_kind="", weighted_f1=math.nan, accuracy=math.nan, majority_f1=math.nan,
                        degenerate=row["degenerate"], degenerate_reason="", predicted_counts={}, trainable_params=0,
                        total_params=0, layers=0, lora_modules=0, n_train=0, n_eval=0, eval_split=row["split"],

@@ -1,4 +1,4 @@
-"""Issue 17: how many configurations do 3 parallel workers train twice by accident? (benchmarks/README.md, "Parallel
+"""How many configurations do 3 parallel workers train twice by accident? (benchmarks/README.md, "Parallel
 workers and duplicates")
 
 Starts 3 plain `greenknobs worker` processes together on one journal file (no labels, as a user would on one host),
@@ -10,7 +10,7 @@ on `studies/smoke.toml` with `--sampler cascade --n-trials 12` (`--sampler tpe`:
 - labelled repeats (role "repeat") and proposals sent back to the sampler (role "duplicate", nothing trained).
 
     python -m benchmarks.duplicates --label after --seed 0
-    PYTHONPATH=/path/to/old/site python -m benchmarks.duplicates --label before --seed 0   # the code before issue 17
+    PYTHONPATH=/path/to/old/site python -m benchmarks.duplicates --label before --seed 0   # the code before per-worker seeds
 
 `--python-path` is put on the workers' PYTHONPATH, so the "before" row runs the previous commit's code (a
 `greenknobs/` folder whose search, spaces and objectives link to that commit's tree). Appends one row to

@@ -1,4 +1,4 @@
-"""Early stopping (issue 15): how many joules the safe rule saves a study, whether it changes what is recommended,
+"""Early stopping: how many joules the safe rule saves a study, whether it changes what is recommended,
 and whether it ever stopped a run that would have ended feasible (benchmarks/README.md, "Early stopping").
 
 Three parts:

@@ -1,4 +1,4 @@
-"""The trial pipeline: tasks, the five phases, energy metering, metrics."""
+"""The trial pipeline: tasks, the four metered phases, energy metering, metrics."""
 
 from greenknobs.objectives._datasets import DatasetSpec, TextSplits, load_splits
 from greenknobs.objectives._metrics import Scores, f1_kind, score

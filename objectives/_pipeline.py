@@ -1,4 +1,4 @@
-"""One trial: the five phases in order, each inside an energy window."""
+"""One trial: the four metered phases (data, model, training, inference) in order, each inside an energy window."""
 
 from __future__ import annotations
 

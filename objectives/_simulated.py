@@ -3,7 +3,7 @@
 Everything above the pipeline — the space, the study engine, the noise floor, re-measurement, confirmation, the
 samplers, export — runs unchanged on it, which is what it is for:
 - the benchmarks run 10–100 seeds of every strategy in seconds on a simulator calibrated on measured trials
-  (benchmarks/sim.py builds `respond` from them, with the measured seed noise), with ground truth to score
+  (benchmarks/searchbench/sim.py builds `respond` from them, with the measured seed noise), with ground truth to score
   false recommendations against;
 - the tests check the engine's rules (re-measure near the floor, no measurable saving, paired confirmation) on
   responses they choose.

@@ -1,6 +1,6 @@
 """Strategies, one study per (strategy, budget, replicate), and what is scored of it.
 
-The metric (issue 14), per study, in that study's own terms:
+The metric, per study, in that study's own terms:
 - each candidate (the engine's noise-aware Pareto set, `records.pareto_trials`) becomes a point (energy ratio =
   its mean joules / the study's baseline mean, F1 share = its mean F1 / the baseline mean);
 - the reference point is fixed before anything runs at (1.0, min_f1_retention);

@@ -29,7 +29,7 @@ def run(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    # Its sampler seed: the study's seed and this worker's identity (issue 17).
+    # Its sampler seed: the study's seed and this worker's identity, so workers do not draw the same configurations.
     with sigterm_interrupts(), joined_as_worker(args.label):
         ctx = open_study(spec, sampler=args.sampler, seed=args.seed, heartbeat_interval_s=heartbeat_for(url))
         outcome = run_study(ctx, n_trials=args.n_trials, timeout_s=args.timeout, label=args.label)

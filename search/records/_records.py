@@ -17,7 +17,7 @@ from greenknobs.objectives import PIPELINE_PHASES, TrialResult
 from greenknobs.search.records._noise import NoiseFloor, RunMeasure, Verdict, floor_of, saving_text
 
 ROLE = "greenknobs.role"  # baseline | search | repeat | duplicate (confirmation runs live in the ":confirm" twin)
-DUPLICATE = "duplicate"  # role of a proposal of a configuration already measured: FAIL, nothing trained (issue 17)
+DUPLICATE = "duplicate"  # role of a proposal of a configuration already measured: FAIL, nothing trained
 RESULT = "greenknobs.result"  # the first run's full TrialResult
 RUNS = "greenknobs.runs"  # [{seed, energy_j, f1, degenerate}] for every run of the trial
 VERDICT = "greenknobs.verdict"  # the search-time verdict against the noise floor (records/_noise.py)

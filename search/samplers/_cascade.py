@@ -21,7 +21,7 @@ something under their parent, whose screening runs them at their defaults; TPE t
 
 Several workers plan at once, and no storage Optuna offers (journal file, SQLite, PostgreSQL) has a lock or a
 compare-and-set a sampler can use, only reads and writes of trial attributes. So a plan is claimed in two steps
-(`CascadeSampler._claim`, issue 17):
+(`CascadeSampler._claim`):
 
 1. **In trial-number order.** A trial first waits (at most CLAIM_WAIT_S) until every lower-numbered trial that is
    still choosing has published its choice — a plan, or the marker `{"stage": None}` for TPE's turn (a queued trial

@@ -17,7 +17,7 @@ def make_sampler(name: str, seed: int, space: Any = None, spec: Any = None) -> o
     if name == "tpe":
         # multivariate + group: the space is conditional (LoRA knobs only under LoRA), which independent TPE
         # models poorly; constant_liar steers parallel workers apart once TPE models the space, but not during its
-        # random start-up: there only each worker's own seed does (study/_workers.py, issue 17).
+        # random start-up: there only each worker's own seed does (study/_workers.py).
         return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True, constant_liar=True,
                                           n_startup_trials=5, warn_independent_sampling=False)
     if name == "nsga2":

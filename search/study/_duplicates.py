@@ -1,4 +1,4 @@
-"""No configuration trained twice by accident (issue 17).
+"""No configuration trained twice by accident.
 
 Samplers re-propose configurations: TPE's and GP's on a small categorical space once the good points are measured,
 and every worker's alike when several workers sample with one seed. Each such proposal, run as a search trial, would

@@ -8,7 +8,7 @@ the estimate meter charges idle power for the cores a process may use, so two wo
 charge it; a GPU worker that meters only some of the host's GPUs leaves the shared CPU packages unmetered, and
 says so (objectives/energy/_factory.py).
 
-Each worker samples with a seed of its own (issue 17): were every worker seeded with the study's seed, TPE's random
+Each worker samples with a seed of its own: were every worker seeded with the study's seed, TPE's random
 start-up, GP's and NSGA-II's draws would be the same in every process, and the workers would train the same
 configurations side by side. See `Worker` for how the seed is derived and why it is stable across restarts."""
 
@@ -207,7 +207,7 @@ def run_workers(commands: list[list[str]], envs: list[dict[str, str]]) -> tuple[
     return codes, bool(interrupted)
 
 
-# -- a sampler seed per worker (issue 17) ----------------------------------------------------------------------
+# -- a sampler seed per worker -----------------------------------------------------------------------------------
 WORKER_ATTR = "greenknobs.worker"  # trial user attr: the identity of the worker that ran the trial
 SAMPLER_SEED = "greenknobs.sampler_seed"  # trial user attr: the seed of that worker's sampler
 _label: str | None = None  # how this process joined: None = `run`, one process; "" or a name = `worker`

@@ -1,4 +1,4 @@
-"""The search benchmark's fast check (issue 14), on the simulator calibrated on the default task's measured runs
+"""The search benchmark's fast check, on the simulator calibrated on the default task's measured runs
 (benchmarks/results/sim-default.json, fitted by `python -m benchmarks.bench fit default`): a few seeds, asserting
 only what the full campaign (benchmarks/README.md, "Search quality") showed with room to spare."""
 

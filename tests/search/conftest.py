@@ -23,7 +23,7 @@ FIRST_RUN, BUDGET = 5, 9
 class SmokeStudy:
     study_file: Path  # a copy of studies/smoke.toml
     storage: str  # journal:PATH
-    first_run: list[tuple[int, str, str]]  # (number, state, role) after `run --n-trials 3`
+    first_run: list[tuple[int, str, str]]  # (number, state, role) after `run --n-trials FIRST_RUN`
     outputs: list[subprocess.CompletedProcess]
 
     def args(self) -> list[str]:

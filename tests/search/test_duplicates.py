@@ -1,5 +1,5 @@
-"""Issue 17: a sampler seed per worker, the cascade's plan claimed once among racing workers, and no configuration
-trained twice by accident (asked again, then a labelled repeat). The 3-worker PostgreSQL study is in
+"""Parallel workers: a sampler seed per worker, the cascade's plan claimed once among racing workers, and no
+configuration trained twice by accident (asked again, then a labelled repeat). The 3-worker PostgreSQL study is in
 test_workers.py; here the simulated pipeline and in-process workers keep each rule fast and deterministic."""
 
 from __future__ import annotations

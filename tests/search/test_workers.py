@@ -62,7 +62,7 @@ def _unlabelled_duplicates(trials) -> list[list[int]]:
 
 
 def test_three_workers_on_postgresql_share_one_budget_and_never_repeat_by_accident(postgres_url, tmp_path):
-    """Distributed as on several hosts (issue 17): three workers started at once on an empty database race to create
+    """Distributed as on several hosts: three workers started at once on an empty database race to create
     the study; exactly one creates it and queues the baseline, the others join; together they finish the budget of
     9 runs of a smoke-like TPE study on a small space. Each worker samples with a seed of its own, and no
     configuration is trained twice unless it is labelled a repeat (before the fix, TPE's identical start-up draws
