@@ -118,7 +118,8 @@ def plan(task: str, part: str = "all") -> list[tuple[str, dict[str, Any], int, s
         noise += [("repeat", {"max_length": 64}, s, v) for s in (1, 2)]  # the test split's level: as fortunes')
         noise += [("baseline", {}, s, "test") for s in (3, 4, 5)]
     parts["noise"] = noise
-    # Plus the combinations the old screening study ran (benchmarks/results/screening-report), fixed in advance too.
+    # Plus the combinations the old screening study ran (benchmarks/results/2026-11-27/screening-report), fixed in
+    # advance too.
     fixed = [{"max_length": 32, "train_precision": "bf16", "quantization": "dynamic-int8"},
              {"max_length": 64, "padding": "dynamic", "attention": "sdpa"}]
     if task != "fortunes":

@@ -6,7 +6,7 @@ Three parts:
 - `sim`: the default study's engine (cascade and random samplers, the default study's budget of 12 runs, 5 of
   them the baseline's, the paired confirmation at 3 seeds) on a simulated task, with early stopping "safe" and "off" at the same study
   seeds (so the same training seeds, the same noise draws). The simulated task is the single-knob table the
-  scaled default task measured (`results/screening-report/report.md`, 23 real runs, CPU estimate), composed
+  scaled default task measured (`results/2026-11-27/screening-report/report.md`, 23 real runs, CPU estimate), composed
   multiplicatively for energy and additively for F1; the seed spread is the default task's measured one (F1 std
   0.012, energy std 7.5%); a run's slice-F1 curve follows the shape the default study's baseline runs recorded
   (`CURVE_SHAPE`). Ground truth is known here, so a stop is checked against what the run would have ended at.
@@ -49,7 +49,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 STUDIES = HERE / ".studies" / "early-stop"
 
-# Single-knob effects measured on the scaled default task (results/screening-report/report.md): (share of the
+# Single-knob effects measured on the scaled default task (results/2026-11-27/screening-report/report.md): (share of the
 # baseline's joules, F1 change relative to the baseline's F1 0.3566). Numeric knobs interpolate linearly between
 # measured values and the baseline's (share 1, change 0).
 MEASURED = {

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Real default studies with early_stop = "monitor" (every run reports, none is stopped) at study seeds 0, 1, 2, each
 # holding the machine (benchmarks/_cpu.py's lock); then, from the repository root:
-#   python benchmarks/early_stop.py monitored benchmarks/results/default-study-monitored/seed{0,1,2}/default.journal
+#   python -m benchmarks.early_stop monitored benchmarks/results/default-study-monitored/seed{0,1,2}/default.journal
 # Measured 2026-11-30 from /tmp/esreal (run.out, seed*/run.log), on studies/default.toml as it was before its
 # `early_stop = "off"` line (the same file otherwise; the sed then inserted the monitor line after `seed`).
 # Usage: benchmarks/results/default-study-monitored/run.sh [WORKDIR]   (from the repository root)
