@@ -39,7 +39,7 @@ def by_changes(t: Task, ctx) -> dict:
 
 def test_a_hopeless_run_is_stopped_with_its_rule_curve_and_joules(tmp_path, capsys):
     t = task()
-    ctx = run_simulated(tmp_path, t, n_trials=4, enqueue=[dict(BAD)], show_progress=True)
+    ctx = run_simulated(tmp_path, t, n_trials=4, enqueue=[dict(BAD)], show_progress=True, early_stop="safe")
     bad = by_changes(t, ctx)[BAD]
     # The progress line says why and where it stopped, and what it spent
     assert f"trial {bad.number} stopped early at 50% of its training (hopeless-f1): " in capsys.readouterr().err
@@ -56,9 +56,18 @@ def test_a_hopeless_run_is_stopped_with_its_rule_curve_and_joules(tmp_path, caps
     assert any(v > 0 for v in bad.constraints.values())  # infeasible: TPE ranks it with the bad ones
 
 
+def test_by_default_nothing_is_stopped_or_scored(tmp_path):
+    """Off is the default: on the default study the stops saved less than scoring the slices cost."""
+    t = task()
+    ctx = run_simulated(tmp_path, t, n_trials=4, enqueue=[dict(BAD)])
+    assert ctx.spec.early_stop == "off"
+    bad = by_changes(t, ctx)[BAD]
+    assert bad.state == TrialState.COMPLETE and es.STOPPED not in bad.user_attrs and not es.curve_of(bad)
+
+
 def test_a_run_that_recovers_is_not_stopped(tmp_path):
     t = task()
-    ctx = run_simulated(tmp_path, t, n_trials=4, enqueue=[dict(SLOW)])
+    ctx = run_simulated(tmp_path, t, n_trials=4, enqueue=[dict(SLOW)], early_stop="safe")
     slow = by_changes(t, ctx)[SLOW]
     assert slow.state == TrialState.COMPLETE and es.STOPPED not in slow.user_attrs
     # 0.52 + the baseline's largest rise (about 0.15) reaches the floor: not hopeless
@@ -106,7 +115,7 @@ def test_the_measured_slow_learner_that_ended_feasible_is_not_stopped_by_safe():
 
 def test_a_run_that_cannot_beat_a_cheaper_feasible_trial_is_stopped(tmp_path):
     t = task()
-    ctx = run_simulated(tmp_path, t, n_trials=5, enqueue=[dict(CHEAP), dict(DEAR)])
+    ctx = run_simulated(tmp_path, t, n_trials=5, enqueue=[dict(CHEAP), dict(DEAR)], early_stop="safe")
     trials = by_changes(t, ctx)
     assert trials[CHEAP].state == TrialState.COMPLETE and rec.is_feasible(trials[CHEAP])
     dear = trials[DEAR]
@@ -118,7 +127,7 @@ def test_one_class_early_is_stopped_only_with_evidence(tmp_path):
     twin = level(infer_batch_size=64, quantization="dynamic-int8")
     t.curves[twin], t.degenerate = t.curves[ONE], {ONE, twin}
     t.effects[twin] = t.effects[ONE]
-    ctx = run_simulated(tmp_path, t, n_trials=5, enqueue=[dict(ONE), dict(twin)])
+    ctx = run_simulated(tmp_path, t, n_trials=5, enqueue=[dict(ONE), dict(twin)], early_stop="safe")
     first, second = sorted((x for x in ctx.study.get_trials() if rec.role_of(x) == "search"), key=lambda x: x.number)
     # The first one-class run has no completed run to learn from: in safe mode it runs to the end (evidence)...
     assert first.state == TrialState.COMPLETE and first.user_attrs["degenerate"]
@@ -213,7 +222,7 @@ def test_the_report_says_whether_early_stopping_paid(tmp_path, scoring_j, paid):
     from greenknobs.search.analysis._report import analyse, report_markdown
 
     t = task(monitor_j=scoring_j)
-    ctx = run_simulated(tmp_path, t, n_trials=4, enqueue=[dict(BAD)])
+    ctx = run_simulated(tmp_path, t, n_trials=4, enqueue=[dict(BAD)], early_stop="safe")
     bad = by_changes(t, ctx)[BAD]
     assert es.scoring_j(bad) == pytest.approx(2 * scoring_j)  # stopped at its second report
     a = analyse(ctx.study)
