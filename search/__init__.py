@@ -11,7 +11,7 @@ from typing import Any
 
 _API = {
     "StudySpec": "study", "load_spec": "study", "open_study": "study", "run_study": "study", "load_study": "study",
-    "run_trial": "study", "confirm_pareto": "study", "confirmed": "study",
+    "run_trial": "study", "confirm_pareto": "study", "confirmed": "study", "run": "study", "Outcome": "study",
     "make_sampler": "samplers", "CascadeSampler": "samplers",
     "export_pareto": "analysis", "build_report": "analysis", "study_status": "analysis", "status_text": "analysis",
     "push_figures": "analysis", "serve": "analysis", "knob_rows": "analysis",

@@ -9,12 +9,13 @@ import sys
 def add_parser(sub) -> None:
     from greenknobs.search.cli._run import add_common
 
-    p = sub.add_parser("confirm", help="re-run the Pareto candidates and the baseline on the test split at K paired "
-                                       "seeds; recommend those whose intervals clear the floor and 0")
+    p = sub.add_parser("confirm", help="run the Pareto candidates and the baseline on the test split at paired seeds; "
+                                       "recommend those whose one-sided tests clear the floor and 0 (Holm across "
+                                       "candidates, alpha spent over the looks)")
     add_common(p)
     p.add_argument("--repeats", type=int, metavar="K",
-                   help="paired seeds per configuration, counting those already run (default: the study's "
-                        "confirm_repeats, 3)")
+                   help="paired seeds at most, counting those already run: more seeds for the candidates still "
+                        "open, one more look paid from the reserve of alpha (default: the study's confirm_max_repeats)")
     p.set_defaults(handler=run)
 
 

@@ -1,35 +1,72 @@
-"""The noise floor and paired comparisons: how large a difference must be before greenknobs calls it real.
+"""The noise floor, paired verdicts and the confirmation's tests: how large a difference must be before greenknobs
+calls it real, and at what error rate.
 
-Two stages, two kinds of evidence (see ../shared/DESIGN.md, "How a verdict is reached"):
+The model of a run (every split): configuration c at training seed s gives
+    F1(c, s) = μ_c + a_s + ε_cs          log J(c, s) = m_c + b_s + η_cs
+where a_s and b_s are shared by every configuration at seed s (data order, the head's initialisation; the machine's
+state) and ε, η are the run's own noise. Pairing at the seed cancels the shared part; the own parts' variance is
+estimated from the residuals of that additive two-way model (configuration × seed, ordinary least squares) over every
+run that shares a seed with another configuration, so every re-measured configuration, repeat and confirmation run
+adds degrees of freedom (`Spread`, `two_way`).
 
-- **Search (validation split), screening.** The baseline runs at k training seeds at the start of every study; the
-  spread of its joules and F1 is the noise floor. A trial's saving must exceed the 95% Student-t bound of the
-  difference between its mean and the baseline's mean (k − 1 degrees of freedom: with k = 3 the standard deviation
-  itself is uncertain, and a plain 2σ would call one no-change trial in eleven a saving), or it is "no measurable
-  saving" and never a candidate. Its F1 must clear the floor by `Z` = 2 standard errors, or it is re-measured at the
-  baseline's other seeds (paired with them) before it may enter the Pareto set: a screen, since every candidate's
-  F1 is judged again on held-out data below.
-- **Confirmation (test split), the verdict.** Every Pareto candidate and the baseline run again at the same K fresh
-  seeds. Per seed, saving = 1 − J_candidate / J_baseline and retention = F1_candidate / F1_baseline; their means
-  carry Student-t 95% intervals over the K pairs. "Recommended" means the retention interval lies above the floor
-  and the saving interval above 0. Ratios are taken per seed against a baseline F1 of a non-degenerate model, never
-  against a near-zero denominator.
+- **Search (validation split), a screen.** The baseline runs at k seeds (the noise floor). A search run at seed s is
+  judged against the baseline's run at seed s: F1 on F1_c(s) − r·F1_b(s), r the floor (μ_c ≥ r·μ_b is a linear
+  hypothesis, tested exactly), energy on log(J_c(s)/J_b(s)). Until the study holds MIN_POOLED_DOF degrees of freedom
+  of paired residuals, the conservative prior stands in: the comparison with the floor's *mean*, with the floor's
+  own spread and its k − 1 degrees of freedom (pairing only removes noise, so the prior overstates it). A verdict
+  within the noise is re-measured at more of the floor's seeds, at most RE_MEASURE_RUNS runs, each look at
+  SCREEN_ALPHA / RE_MEASURE_RUNS per side (Bonferroni over the looks), so the screen's error on either side stays at
+  or below SCREEN_ALPHA however many looks it takes.
+- **Confirmation (test split), the verdict.** The candidates and the baseline run at fresh seeds, seed-major. For each
+  candidate two one-sided Student-t tests on the paired differences, with the variance pooled over every candidate
+  and seed of the confirmation (two-way residuals): retention above the floor (H0: μ_c ≤ r·μ_b) and a saving above
+  0 (H0: m_c ≥ m_b). Its p-value is the larger of the two (an intersection-union test: recommending needs both).
+  Holm's step-down procedure (statsmodels `multipletests(method="holm")`) runs across the study's candidates at each
+  look, and the looks spend α by a Kim–DeMets power function (`alpha_spent`): the chance that any candidate whose
+  true retention is below the floor, or whose true saving is none, is recommended stays at or below ALPHA per study,
+  however many looks and seeds (`confirm --repeats` included) it takes. Seeds are added until every candidate is
+  decided or K_max is reached; a candidate whose mean retention is below the floor or whose mean saving is none stops
+  early (futility; non-binding, so it costs no error).
+
+References: Student-t tests and Holm (1979) as in scipy.stats / statsmodels; intersection-union tests, Berger (1982);
+alpha spending, Lan & DeMets (1983), Kim & DeMets (1987), here with a Bonferroni bound over the looks (conservative:
+it ignores the looks' correlation).
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-Z = 2.0  # standard errors an F1 must clear the floor by at search time (a screen; confirmation uses t intervals)
-CONFIDENCE = 0.95  # of the confirmation intervals
+ALPHA = 0.05  # one-sided, per study: the false-recommendation rate the confirmation controls
+SCREEN_ALPHA = 0.10  # per side, over a search trial's looks: the screen's error rate (confirmation decides)
+RE_MEASURE_RUNS = 3  # a search trial is measured at most at this many of the floor's seeds
+MIN_POOLED_DOF = 2  # paired residual degrees of freedom the study needs before they replace the floor's prior
+SPENDING_RHO = 3.0  # Kim–DeMets power family: α(t) = α·t^ρ (1 ≈ Pocock, 3 ≈ O'Brien–Fleming)
+RESERVE = 0.1  # share of α kept for seeds added beyond K_max (`confirm --repeats`)
+CONFIDENCE = 0.95  # of the intervals people read (two-sided)
+Z = 2.0  # early stopping's screen (records/_early_stop.py): standard errors from the floor
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float | None]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def t_quantile(dof: float, confidence: float = CONFIDENCE) -> float:
+    """Two-sided Student-t quantile (scipy.stats.t)."""
+    from scipy import stats
+
+    return float(stats.t.ppf(0.5 + confidence / 2, dof))
+
+
+def t_upper(dof: float, alpha: float) -> float:
+    """One-sided Student-t critical value: P(T > c) = alpha (scipy.stats.t)."""
+    from scipy import stats
+
+    return float(stats.t.isf(alpha, dof))
 
 
 @dataclass(frozen=True)
@@ -40,29 +77,109 @@ class RunMeasure:
     energy_j: float
     f1: float
     degenerate: bool = False
+    foreign_load: float | None = None  # other processes' share of the CPUs during the run (None: not recorded)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seed": self.seed, "energy_j": self.energy_j, "f1": self.f1, "degenerate": self.degenerate}
+        out = {"seed": self.seed, "energy_j": self.energy_j, "f1": self.f1, "degenerate": self.degenerate}
+        if self.foreign_load is not None:
+            out["foreign_load"] = self.foreign_load
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RunMeasure:
-        return cls(int(d["seed"]), float(d["energy_j"]), float(d["f1"]), bool(d.get("degenerate", False)))
+        load = d.get("foreign_load")
+        return cls(int(d["seed"]), float(d["energy_j"]), float(d["f1"]), bool(d.get("degenerate", False)),
+                   None if load is None else float(load))
 
 
+# -- the spread a verdict divides by ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Spread:
+    """Per-run noise: of one run's own F1 and log-joules (the two-way residuals), and of the seed effect."""
+
+    f1_sd: float
+    log_energy_sd: float
+    seed_sd: float
+    dof: int
+    configurations: int  # how many configurations shared seeds to give it
+    pooled: bool = True  # False: the floor's prior (unpaired spread)
+
+    def f1_diff_sd(self, min_retention: float) -> float:
+        """sd of one paired F1_c(s) − r·F1_b(s): both runs' own noise and the (1 − r) share of the seed's."""
+        r = min_retention
+        return math.sqrt((1 + r * r) * self.f1_sd**2 + (1 - r) ** 2 * self.seed_sd**2)
+
+    def log_ratio_sd(self) -> float:
+        """sd of one paired log(J_c(s) / J_b(s)): the seed's share cancels."""
+        return math.sqrt(2) * self.log_energy_sd
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+    def text(self) -> str:
+        if not self.pooled:
+            return f"the floor's own spread as a prior ({self.dof} degrees of freedom; no paired runs pooled yet)"
+        return (f"paired noise pooled over {self.configurations} configurations ({self.dof} degrees of freedom): "
+                f"F1 sd {self.f1_sd:.4f} a run, energy sd {100 * self.log_energy_sd:.1f}% a run")
+
+
+def two_way(cells: Iterable[tuple[Hashable, int, float, float]]) -> Spread | None:
+    """The additive two-way model (configuration + seed) fitted by least squares to (configuration, seed, F1,
+    log J) cells; the residual standard deviations and degrees of freedom. None when no run shares a seed with
+    another configuration's run (nothing paired: zero degrees of freedom)."""
+    import numpy as np
+
+    rows = list(cells)
+    configs = sorted({c for c, *_ in rows}, key=repr)
+    seeds = sorted({s for _, s, *_ in rows})
+    if len(configs) < 2 or not rows:
+        return None
+    ci = {c: i for i, c in enumerate(configs)}
+    si = {s: i for i, s in enumerate(seeds)}
+    x = np.zeros((len(rows), len(configs) + len(seeds)))
+    for row, (c, s, *_rest) in enumerate(rows):
+        x[row, ci[c]] = 1.0
+        x[row, len(configs) + si[s]] = 1.0
+    rank = int(np.linalg.matrix_rank(x))
+    dof = len(rows) - rank
+    if dof < 1:
+        return None
+    y = np.array([[f1, log_j] for _, _, f1, log_j in rows])
+    beta, *_ = np.linalg.lstsq(x, y, rcond=None)
+    resid = y - x @ beta
+    var = (resid**2).sum(axis=0) / dof
+    # The seed effect's variance, from the fitted seed effects (centred), less what their own estimation adds: a
+    # plug-in, used only for the (1 − r)² share of a paired F1 difference.
+    seed_fx = beta[len(configs):, 0]
+    seed_var = float(np.var(seed_fx, ddof=1)) if len(seeds) > 1 else 0.0
+    per_seed = max(1.0, len(rows) / len(seeds))
+    seed_var = max(0.0, seed_var - var[0] / per_seed)
+    paired_configs = sum(1 for c in configs if sum(1 for r in rows if r[0] == c) > 1)
+    return Spread(float(math.sqrt(var[0])), float(math.sqrt(var[1])), math.sqrt(seed_var), dof, paired_configs)
+
+
+def cells_of(runs_by_config: Mapping[Hashable, Iterable[RunMeasure]]) -> list[tuple[Hashable, int, float, float]]:
+    return [(c, r.seed, r.f1, math.log(r.energy_j)) for c, runs in runs_by_config.items() for r in runs
+            if r.energy_j > 0]
+
+
+# -- the search's screen ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Verdict:
     """A search trial judged against the noise floor (validation split)."""
 
-    saving_j: float  # baseline mean − this configuration's mean joules
-    saving_margin_j: float  # what a real saving must exceed
-    f1_over_floor: float  # this configuration's mean F1 − the F1 floor
+    saving_j: float  # what the configuration saves against the baseline, in joules (paired, or against the mean)
+    saving_margin_j: float  # what a real saving must exceed at this look
+    f1_over_floor: float  # mean of F1_c − r·F1_b (paired), or of F1_c − the floor (prior)
     f1_margin: float  # how far from the floor its F1 must be to be judged on this many runs
     runs: int
     degenerate: bool
-    needs_more_seeds: bool  # within noise of the floor and more paired seeds are available
+    needs_more_seeds: bool  # within noise and more paired seeds are available
     undecided: bool  # within noise of the floor and not (yet) re-measured: never feasible
     feasible: bool
     reason: str  # one line: why feasible or not
+    paired: bool = False  # judged on paired differences (else against the floor's mean, with its prior)
+    dof: int = 0  # degrees of freedom of the spread used
 
     @property
     def measurable_saving(self) -> bool:
@@ -108,87 +225,124 @@ class NoiseFloor:
     def f1_floor(self) -> float:
         return self.min_retention * self.f1[0]
 
+    def by_seed(self) -> dict[int, RunMeasure]:
+        return {r.seed: r for r in self.runs}
+
+    def prior(self) -> Spread | None:
+        """The floor's own spread, as the prior a study uses before paired runs are pooled (None with one run)."""
+        if self.n < 2:
+            return None
+        logs = [math.log(r.energy_j) for r in self.runs]
+        return Spread(self.f1[1] or 0.0, statistics.stdev(logs), 0.0, self.n - 1, 1, pooled=False)
+
     def saving_margin_j(self, runs: int = 1) -> float:
-        """The 95% Student-t bound of (a mean over `runs` runs − the baseline's mean over n), both with the baseline's
-        spread and its n − 1 degrees of freedom; infinite while the baseline has a single run (no spread known)."""
+        """Early stopping's screen: the 95% two-sided t bound of (a mean over `runs` runs − the baseline's mean over
+        n), with the baseline's spread; infinite while the baseline has a single run."""
         sd = self.energy_j[1]
         return t_quantile(self.n - 1) * sd * math.sqrt(1 / runs + 1 / self.n) if sd is not None else math.inf
 
     def f1_margin(self, runs: int = 1) -> float:
-        """Z standard errors of (a mean F1 over `runs` runs − the floor), the floor being min_retention × a mean
-        over n runs."""
+        """Early stopping's screen: Z standard errors of (a mean F1 over `runs` runs − the floor)."""
         sd = self.f1[1]
         if sd is None:
             return math.inf
         return Z * sd * math.sqrt(1 / runs + self.min_retention**2 / self.n)
 
-    def judge(self, runs: Sequence[RunMeasure], max_runs: int | None = None) -> Verdict:
-        """The search-time verdict on a configuration's runs (validation split). `max_runs`: how many seeds it may
-        be measured at in all (the baseline's n by default: re-measurement is paired with the baseline's seeds)."""
-        max_runs = self.n if max_runs is None else max_runs
+    def judge(self, runs: Sequence[RunMeasure], max_runs: int | None = None, spread: Spread | None = None) -> Verdict:
+        """The search-time verdict on a configuration's runs (validation split).
+
+        `spread`: the study's pooled paired spread (`two_way` over its runs); with fewer than MIN_POOLED_DOF degrees
+        of freedom, or a run at a seed the floor lacks, the floor's prior is used against its mean. `max_runs`: how
+        many of the floor's seeds it may be measured at in all (RE_MEASURE_RUNS by default, and the floor's n)."""
+        cap = min(self.n, RE_MEASURE_RUNS)
+        max_runs = cap if max_runs is None else min(max_runs, cap)
         k = len(runs)
-        energy = statistics.fmean(r.energy_j for r in runs)
-        f1 = statistics.fmean(r.f1 for r in runs)
-        saving_j = self.energy_j[0] - energy
-        margin_j = self.saving_margin_j(k)
-        over = f1 - self.f1_floor
-        margin_f1 = self.f1_margin(k)
-        degenerate = any(r.degenerate for r in runs)
-        measurable = saving_j > margin_j
-        within = abs(over) <= margin_f1
-        more = within and measurable and not degenerate and k < max_runs
-        undecided = within and measurable and not degenerate and (more or k == 1)
-        if degenerate:
-            feasible, reason = False, "degenerate: it does not beat a label-blind predictor"
-        elif saving_j <= 0:
-            feasible, reason = False, (f"no saving: it costs {_pct(saving_j, self.energy_j[0])}"
-                                       + (", beyond the noise" if saving_j < -margin_j else ""))
-        elif not measurable:
-            feasible, reason = False, (f"no measurable saving: {_pct(saving_j, self.energy_j[0])} is within the "
-                                       f"baseline's energy noise (a saving must exceed {margin_j:,.1f} J)")
-        elif over < -margin_f1:
-            feasible, reason = False, f"F1 below the floor by more than the noise ({over:+.4f}, noise {margin_f1:.4f})"
-        elif not within:
-            feasible, reason = True, f"F1 above the floor by more than the noise ({over:+.4f}, noise {margin_f1:.4f})"
-        elif more:
-            feasible, reason = False, f"F1 within noise of the floor ({over:+.4f}, noise {margin_f1:.4f}): re-measured"
-        elif k > 1 and over >= 0:
-            feasible, reason = True, (f"F1 within noise of the floor; its mean over {k} seeds is above it "
-                                      f"({over:+.4f}): confirmation on the test split decides")
-        elif k > 1:
-            feasible, reason = False, f"F1 within noise of the floor; its mean over {k} seeds is below it ({over:+.4f})"
+        r = self.min_retention
+        base = self.by_seed()
+        base_e = self.energy_j[0]
+        degenerate = any(x.degenerate for x in runs)
+        looks = max(1, max_runs)
+        paired = (spread is not None and spread.pooled and spread.dof >= MIN_POOLED_DOF
+                  and all(x.seed in base for x in runs))
+        prior = self.prior()
+        if paired:
+            assert spread is not None
+            d_f = [x.f1 - r * base[x.seed].f1 for x in runs]
+            d_e = [math.log(x.energy_j / base[x.seed].energy_j) for x in runs]
+            se_f = spread.f1_diff_sd(r) / math.sqrt(k)
+            se_e = spread.log_ratio_sd() / math.sqrt(k)
+            dof = spread.dof
+        elif prior is not None:
+            d_f = [x.f1 - self.f1_floor for x in runs]
+            log_mean = statistics.fmean(math.log(y.energy_j) for y in self.runs)
+            d_e = [math.log(x.energy_j) - log_mean for x in runs]
+            se_f = prior.f1_sd * math.sqrt(1 / k + r * r / self.n)
+            se_e = prior.log_energy_sd * math.sqrt(1 / k + 1 / self.n)
+            dof = prior.dof
         else:
-            feasible, reason = False, (f"F1 within noise of the floor ({over:+.4f}, noise {margin_f1:.4f}) and not "
-                                       "re-measured (no budget left): undecided")
-        return Verdict(saving_j, margin_j, over, margin_f1, k, degenerate, more, undecided, feasible, reason)
+            d_f, d_e, se_f, se_e, dof = [x.f1 - self.f1_floor for x in runs], [0.0], math.inf, math.inf, 0
+        crit = t_upper(dof, SCREEN_ALPHA / looks) if dof > 0 else math.inf
+        over, mean_e = statistics.fmean(d_f), statistics.fmean(d_e)
+        margin_f, margin_e = crit * se_f, crit * se_e
+        saving_j = base_e * (1 - math.exp(mean_e))
+        margin_j = base_e * (1 - math.exp(-margin_e)) if math.isfinite(margin_e) else math.inf
+        f1_above, f1_below = over > margin_f, over < -margin_f
+        measurable = -mean_e > margin_e
+        borderline = not measurable and -mean_e > 0 and -mean_e >= margin_e / 2
+        room = k < max_runs
+        how = "paired" if paired else "against the floor's mean"
+        if degenerate:
+            feasible, more, reason = False, False, "degenerate: it does not beat a label-blind predictor"
+        elif mean_e >= 0:
+            feasible, more, reason = False, False, (f"no saving: it costs {saving_text(-(math.exp(mean_e) - 1))}"
+                                                    + (", beyond the noise" if mean_e > margin_e else ""))
+        elif f1_below:
+            feasible, more, reason = False, False, (f"F1 below the floor by more than the noise ({over:+.4f}, "
+                                                    f"noise {margin_f:.4f}, {how})")
+        elif measurable and f1_above:
+            feasible, more, reason = True, False, (f"{saving_text(saving_j / base_e)} and F1 above the floor by more "
+                                                   f"than the noise ({over:+.4f}, noise {margin_f:.4f}, {how}, "
+                                                   f"{k} run{'s' if k > 1 else ''})")
+        elif (measurable or borderline) and room:
+            what = "F1 within noise of the floor" if not f1_above else "saving within the energy noise"
+            feasible, more, reason = False, True, f"{what} ({how}): re-measured at another of the floor's seeds"
+        elif not measurable:
+            feasible, more, reason = False, False, (
+                f"no measurable saving: {saving_text(saving_j / base_e)} is within the energy noise (a saving must "
+                f"exceed {margin_j:,.1f} J, {how}, {k} run{'s' if k > 1 else ''})")
+        elif k > 1 and over >= 0:
+            feasible, more, reason = True, False, (f"F1 within noise of the floor; its mean over {k} seeds is above "
+                                                   f"it ({over:+.4f}, {how}): confirmation on the test split decides")
+        elif k > 1:
+            feasible, more, reason = False, False, (f"F1 within noise of the floor; its mean over {k} seeds is below "
+                                                    f"it ({over:+.4f}, {how})")
+        else:
+            feasible, more, reason = False, False, (f"F1 within noise of the floor ({over:+.4f}, noise {margin_f:.4f}) "
+                                                    "and not re-measured (no budget left): undecided")
+        undecided = more or (not feasible and reason.endswith("undecided"))
+        return Verdict(saving_j, margin_j, over, margin_f, k, degenerate, more, undecided, feasible, reason, paired,
+                       dof)
 
     def summary(self) -> dict[str, Any]:
         e, e_sd = self.energy_j
         f, f_sd = self.f1
         return {"runs": self.n, "seeds": list(self.seeds), "energy_j_mean": e, "energy_j_std": e_sd, "f1_mean": f,
-                "f1_std": f_sd, "f1_floor": self.f1_floor, "min_f1_retention": self.min_retention,
-                "saving_margin_j": self.saving_margin_j(1), "f1_margin": self.f1_margin(1)}
+                "f1_std": f_sd, "f1_floor": self.f1_floor, "min_f1_retention": self.min_retention}
 
-    def text(self, word: str = "", split: str = "validation") -> str:
-        """One line people read: the floor, its runs and seeds, and what a difference must exceed. `word` says how
-        the joules were had when not measured ("estimated", "simulated"; records.energy_word)."""
+    def text(self, word: str = "", split: str = "validation", spread: Spread | None = None) -> str:
+        """One line people read: the floor, its runs and seeds, and how a difference is judged. `word` says how the
+        joules were had when not measured ("estimated", "simulated"; records.energy_word)."""
         e, e_sd = self.energy_j
         f, f_sd = self.f1
         label = f", {word}" if word else ""
         if self.n < 2:
             return (f"noise floor: the baseline was measured once (seed {self.seeds[0]}): {e:,.1f} J{label}, "
                     f"F1 {f:.4f}; no spread known, so no saving can be called measurable")
+        how = (spread.text() if spread is not None and spread.pooled and spread.dof >= MIN_POOLED_DOF
+               else (self.prior() or spread).text())
         return (f"noise floor ({split}, baseline at {self.n} seeds {', '.join(map(str, self.seeds))}): "
-                f"{e:,.1f} ± {e_sd:,.1f} J{label}, F1 {f:.4f} ± {f_sd:.4f} (mean ± std); a single run must save "
-                f"more than {self.saving_margin_j(1):,.1f} J ({100 * self.saving_margin_j(1) / e:.1f}%) to count, "
-                f"and an F1 within {self.f1_margin(1):.4f} of the floor {self.f1_floor:.4f} is re-measured")
-
-
-def t_quantile(dof: int, confidence: float = CONFIDENCE) -> float:
-    """Two-sided Student-t quantile (scipy)."""
-    from scipy import stats
-
-    return float(stats.t.ppf(0.5 + confidence / 2, dof))
+                f"{e:,.1f} ± {e_sd:,.1f} J{label}, F1 {f:.4f} ± {f_sd:.4f} (mean ± std), floor "
+                f"{self.f1_floor:.4f}; search runs are judged at the baseline's seeds with {how}")
 
 
 def floor_of(runs: Iterable[RunMeasure], min_retention: float) -> NoiseFloor:
@@ -198,7 +352,29 @@ def floor_of(runs: Iterable[RunMeasure], min_retention: float) -> NoiseFloor:
     return NoiseFloor(tuple(by_seed[s] for s in sorted(by_seed)), min_retention)
 
 
-# -- confirmation: paired, on held-out data -----------------------------------------------------------------------
+# -- confirmation: paired, on held-out data, sequential ----------------------------------------------------------
+def alpha_spent(seeds: int, k_max: int, alpha: float = ALPHA) -> float:
+    """Cumulative α spent by a look at `seeds` paired seeds: (1 − RESERVE)·α·(seeds / k_max)^ρ up to k_max (Kim &
+    DeMets' power family), then half of what is left at each further seed, so that looks beyond k_max (`confirm
+    --repeats`) never spend more than α in all."""
+    if seeds <= 0:
+        return 0.0
+    main = (1 - RESERVE) * alpha
+    if seeds <= k_max:
+        return main * (seeds / k_max) ** SPENDING_RHO
+    return main + RESERVE * alpha * (1 - 0.5 ** (seeds - k_max))
+
+
+def look_alphas(looks: Sequence[int], k_max: int, alpha: float = ALPHA) -> list[float]:
+    """The α each look spends: the increment of `alpha_spent` since the previous look."""
+    out, before = [], 0.0
+    for n in looks:
+        spent = alpha_spent(n, k_max, alpha)
+        out.append(max(0.0, spent - before))
+        before = max(before, spent)
+    return out
+
+
 @dataclass(frozen=True)
 class Interval:
     mean: float
@@ -225,11 +401,11 @@ def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> Inter
 
 @dataclass(frozen=True)
 class Paired:
-    """A candidate against the baseline at the same seeds on the test split."""
+    """A candidate against the baseline at the same seeds on the test split, and its verdict."""
 
     seeds: tuple[int, ...]
-    saving: Interval  # fraction of the baseline's joules saved, per seed then averaged
-    retention: Interval  # candidate F1 / baseline F1, per seed then averaged
+    saving: Interval  # 1 − exp(mean paired log ratio), with its 95% interval (pooled spread)
+    retention: Interval  # mean F1 / baseline mean F1, with its 95% interval (pooled spread)
     energy_j: Interval  # the candidate's joules (mean over its runs)
     f1: Interval  # the candidate's test F1
     baseline_energy_j: Interval
@@ -239,6 +415,13 @@ class Paired:
     recommended: bool
     reason: str
     missing_seeds: tuple[int, ...] = field(default=())
+    p_value: float | None = None  # the larger of the two one-sided p-values (None: no test possible)
+    p_f1: float | None = None
+    p_energy: float | None = None
+    level: float | None = None  # the α its p-value was held against at its deciding (or last) look, Holm included
+    dof: int = 0
+    decided: str = "undecided"  # recommended | not recommended | futile | inconclusive | undecided
+    loaded_runs: int = 0  # its or the baseline's runs made while other processes took > LOAD_FLAG of the CPUs
 
     @property
     def n(self) -> int:
@@ -261,42 +444,155 @@ class Paired:
         return cls(**{k: v for k, v in kw.items() if k in cls.__dataclass_fields__})
 
 
+LOAD_FLAG = 0.10  # a run during which other processes used more than this share of the CPUs is flagged
+
+
+@dataclass(frozen=True)
+class _Test:
+    d_f: float
+    d_e: float
+    se_f: float
+    se_e: float
+    dof: int
+    p_f: float
+    p_e: float
+
+    @property
+    def p(self) -> float:
+        return max(self.p_f, self.p_e)
+
+
+def _test(cand: Mapping[int, RunMeasure], base: Mapping[int, RunMeasure], seeds: Sequence[int], spread: Spread | None,
+          r: float) -> _Test | None:
+    from scipy import stats
+
+    both = [s for s in seeds if s in cand and s in base]
+    if not both or spread is None or spread.dof < 1:
+        return None
+    k = len(both)
+    d_f = statistics.fmean(cand[s].f1 - r * base[s].f1 for s in both)
+    d_e = statistics.fmean(math.log(cand[s].energy_j / base[s].energy_j) for s in both)
+    se_f = spread.f1_diff_sd(r) / math.sqrt(k)
+    se_e = spread.log_ratio_sd() / math.sqrt(k)
+    p_f = float(stats.t.sf(d_f / se_f, spread.dof)) if se_f > 0 else (0.0 if d_f > 0 else 1.0)
+    p_e = float(stats.t.cdf(d_e / se_e, spread.dof)) if se_e > 0 else (0.0 if d_e < 0 else 1.0)
+    return _Test(d_f, d_e, se_f, se_e, spread.dof, p_f, p_e)
+
+
+def holm(p_values: Mapping[int, float], alpha: float) -> set[int]:
+    """Which hypotheses Holm's step-down procedure rejects at family-wise level `alpha` (statsmodels)."""
+    if not p_values or alpha <= 0:
+        return set()
+    from statsmodels.stats.multitest import multipletests
+
+    keys = list(p_values)
+    reject, *_ = multipletests([p_values[k] for k in keys], alpha=alpha, method="holm")
+    return {k for k, rej in zip(keys, reject) if rej}
+
+
+def decide(candidates: Mapping[int, Mapping[int, RunMeasure]], baseline: Mapping[int, RunMeasure],
+           min_retention: float, seeds: Sequence[int], looks: Sequence[int] | None = None, k_max: int | None = None,
+           alpha: float = ALPHA) -> dict[int, Paired]:
+    """The confirmation's verdicts, replayed look by look.
+
+    `seeds`: the confirmation's seeds in the order they were run; `looks`: how many of them each look had (default:
+    one look at every count from 2 on, as the sequential confirmation makes them); `k_max`: the seeds the study
+    planned at most (the spending function's horizon). At each look the spread is pooled over the baseline and every
+    candidate (`two_way`), each candidate gets its intersection-union p-value, and Holm runs across all candidates at
+    the look's share of α; a candidate rejected at any look is recommended."""
+    seeds = list(seeds)
+    r = min_retention
+    if looks is None:
+        looks = [len(seeds)]
+    looks = [n for n in looks if 2 <= n <= len(seeds)] or [len(seeds)]
+    k_max = k_max or max(looks)
+    alphas = look_alphas(looks, k_max, alpha)
+    base_bad = [s for s in seeds if s in baseline and (baseline[s].degenerate or baseline[s].f1 <= 0)]
+    recommended_at: dict[int, tuple[float, _Test, int]] = {}
+    last: dict[int, tuple[float, _Test | None, int]] = {}
+    for n, a in zip(looks, alphas):
+        upto = seeds[:n]
+        runs = {"baseline": [baseline[s] for s in upto if s in baseline]}
+        runs.update({c: [runs_c[s] for s in upto if s in runs_c] for c, runs_c in candidates.items()})
+        spread = two_way(cells_of(runs))
+        tests = {c: _test(candidates[c], baseline, upto, spread, r) for c in candidates}
+        p = {c: (1.0 if t is None or base_bad or any(candidates[c][s].degenerate for s in upto if s in candidates[c])
+                 else t.p) for c, t in tests.items()}
+        rejected = holm(p, a)
+        m = len(p)
+        for c, t in tests.items():
+            # Holm's level for c at this look: α / (m − rank + 1), rank of its p among the family
+            order = sorted(p, key=lambda x: p[x])
+            level = a / (m - order.index(c))
+            last[c] = (level, t, n)
+            if c in rejected and c not in recommended_at and t is not None:
+                recommended_at[c] = (level, t, n)
+    out: dict[int, Paired] = {}
+    for c, runs_c in candidates.items():
+        out[c] = _paired(c, runs_c, baseline, r, seeds, recommended_at.get(c) or last.get(c, (None, None, len(seeds))),
+                         c in recommended_at, base_bad, k_max)
+    return out
+
+
+def _paired(c: int, cand: Mapping[int, RunMeasure], base: Mapping[int, RunMeasure], r: float, seeds: Sequence[int],
+            at: tuple[float | None, _Test | None, int], recommended: bool, base_bad: Sequence[int],
+            k_max: int) -> Paired:
+    level, test, n_look = at
+    both = tuple(s for s in seeds if s in cand and s in base)
+    missing = tuple(s for s in seeds[:n_look] if s not in both)
+    nothing = Interval(math.nan, None, None, None)
+    if not both:
+        return Paired((), nothing, nothing, nothing, nothing, nothing, nothing, 0, r, False,
+                      "not confirmed: no seed measured for both it and the baseline on the test split", missing)
+    c_runs, b_runs = [cand[s] for s in both], [base[s] for s in both]
+    base_f1 = statistics.fmean(y.f1 for y in b_runs)
+    if test is not None:
+        q = t_quantile(test.dof)
+        hf, he = q * test.se_f, q * test.se_e
+        saving = Interval(1 - math.exp(test.d_e), 1 - math.exp(test.d_e + he), 1 - math.exp(test.d_e - he),
+                          test.se_e * math.sqrt(len(both)))
+        ret = r + test.d_f / base_f1 if base_f1 > 0 else 0.0
+        retention = Interval(ret, ret - hf / base_f1, ret + hf / base_f1, test.se_f * math.sqrt(len(both)) / base_f1)
+    else:
+        saving = Interval(statistics.fmean(1 - x.energy_j / y.energy_j for x, y in zip(c_runs, b_runs)), None, None,
+                          None)
+        retention = Interval(statistics.fmean(x.f1 / y.f1 if y.f1 > 0 else 0.0 for x, y in zip(c_runs, b_runs)),
+                             None, None, None)
+    degenerate = sum(1 for x in c_runs if x.degenerate)
+    loaded = sum(1 for x in c_runs + b_runs if x.foreign_load is not None and x.foreign_load > LOAD_FLAG)
+    p_text = "" if test is None or level is None else (
+        f"one-sided p = {test.p:.4f} (retention {test.p_f:.4f}, saving {test.p_e:.4f}) against {level:.4f}, "
+        f"{test.dof} pooled degrees of freedom")
+    if base_bad:
+        decided, why = "not recommended", "the baseline is degenerate on the test split: no share of its F1 means anything"
+    elif degenerate:
+        decided, why = "not recommended", f"degenerate in {degenerate} of {len(c_runs)} test runs"
+    elif test is None:
+        decided, why = "undecided", "no pooled degrees of freedom yet: no test, so no recommendation"
+    elif recommended:
+        decided, why = "recommended", (f"retention above {100 * r:.0f}% and a saving above 0 over {len(both)} paired "
+                                       f"seeds: {p_text}")
+    elif test.d_f <= 0 or test.d_e >= 0:
+        decided, why = "futile", ((f"its mean retention is below the floor of {100 * r:.0f}%" if test.d_f <= 0 else
+                                   "its mean saving is none") + f" after {len(both)} paired seeds ({p_text})")
+    elif len(both) >= k_max:
+        decided, why = "inconclusive", f"not shown at the study's error rate after {len(both)} paired seeds: {p_text}"
+    else:
+        decided, why = "undecided", f"not decided after {len(both)} paired seeds ({p_text}): more seeds are due"
+    if missing and decided == "recommended":
+        decided, why = "undecided", f"seeds {', '.join(map(str, missing))} not yet measured for both: run `greenknobs confirm`"
+    return Paired(both, saving, retention, t_interval([x.energy_j for x in c_runs]), t_interval([x.f1 for x in c_runs]),
+                  t_interval([y.energy_j for y in b_runs]), t_interval([y.f1 for y in b_runs]), degenerate, r,
+                  decided == "recommended", why, missing, None if test is None else test.p,
+                  None if test is None else test.p_f, None if test is None else test.p_e, level,
+                  0 if test is None else test.dof, decided, loaded)
+
+
 def paired(candidate: Mapping[int, RunMeasure], baseline: Mapping[int, RunMeasure], min_retention: float,
            seeds: Sequence[int] | None = None) -> Paired:
-    """Pair a candidate's test runs with the baseline's by seed and decide whether it is recommended."""
+    """One candidate against the baseline, as its own family (no Holm partner), one look at all its seeds."""
     wanted = tuple(seeds) if seeds is not None else tuple(sorted(set(candidate) | set(baseline)))
-    both = tuple(s for s in wanted if s in candidate and s in baseline)
-    missing = tuple(s for s in wanted if s not in both)
-    if not both:
-        nothing = Interval(math.nan, None, None, None)
-        return Paired((), nothing, nothing, nothing, nothing, nothing, nothing, 0, min_retention, False,
-                      "not confirmed: no seed measured for both it and the baseline on the test split", missing)
-    c = [candidate[s] for s in both]
-    b = [baseline[s] for s in both]
-    saving = t_interval([1.0 - x.energy_j / y.energy_j for x, y in zip(c, b)])
-    retention = t_interval([x.f1 / y.f1 if y.f1 > 0 else 0.0 for x, y in zip(c, b)])
-    degenerate = sum(1 for x in c if x.degenerate)
-    base_degenerate = any(y.degenerate or y.f1 <= 0 for y in b)
-    if base_degenerate:
-        ok, why = False, "the baseline is degenerate on the test split: no share of its F1 means anything"
-    elif degenerate:
-        ok, why = False, f"degenerate in {degenerate} of {len(c)} test runs"
-    elif len(both) < 2:
-        ok, why = False, "measured at one seed only: no interval, so no recommendation"
-    elif retention.low < min_retention:
-        ok, why = False, (f"its retention interval [{100 * retention.low:.1f}%, {100 * retention.high:.1f}%] reaches "
-                          f"below the floor of {100 * min_retention:.0f}%")
-    elif saving.low <= 0:
-        ok, why = False, (f"its saving interval [{_signed_pct(saving.low)}, {_signed_pct(saving.high)}] does not "
-                          "exclude no saving")
-    else:
-        ok, why = True, (f"retention interval above {100 * min_retention:.0f}% and saving interval above 0 over "
-                         f"{len(both)} paired seeds")
-    if missing and ok:
-        ok, why = False, f"seeds {', '.join(map(str, missing))} not yet measured for both: run `greenknobs confirm`"
-    return Paired(both, saving, retention, t_interval([x.energy_j for x in c]), t_interval([x.f1 for x in c]),
-                  t_interval([y.energy_j for y in b]), t_interval([y.f1 for y in b]), degenerate, min_retention, ok,
-                  why, missing)
+    return decide({0: candidate}, baseline, min_retention, wanted, looks=[len(wanted)])[0]
 
 
 # -- one wording of a saving everywhere ---------------------------------------------------------------------------
@@ -312,18 +608,47 @@ def _signed_pct(fraction: float) -> str:
     return saving_text(fraction).replace(" energy", "")
 
 
-def _pct(saving_j: float, reference_j: float) -> str:
-    return saving_text(saving_j / reference_j) if reference_j > 0 else f"{saving_j:,.1f} J"
-
-
 def interval_text(iv: Interval, kind: str) -> str:
-    """'47.7% less energy [46.1%, 49.3%]' or 'kept 99.1% of the F1 [96.0%, 102.2%]' (95% interval over pairs)."""
+    """'47.7% less energy [95% CI 46.1% less to 49.3% less]' or 'kept 99.1% of the F1 [95% CI 96.0% to 102.2%]'."""
     if kind == "saving":
         head = saving_text(iv.mean)
         if iv.low is None:
-            return head + " (one pair: no interval)"
+            return head + " (no interval)"
         return f"{head} [95% CI {_signed_pct(iv.low)} to {_signed_pct(iv.high)}]"
     head = f"{100 * iv.mean:.1f}% of the F1"
     if iv.low is None:
-        return head + " (one pair: no interval)"
+        return head + " (no interval)"
     return f"{head} [95% CI {100 * iv.low:.1f}% to {100 * iv.high:.1f}%]"
+
+
+def sequential(measure: Any, runs: Any, candidates: Sequence[int], seeds: Sequence[int], k_first: int, k_last: int,
+               min_retention: float, k_max: int | None = None, looks: Sequence[int] = ()) -> tuple[dict[int, Paired], list[int]]:
+    """The confirmation in stages, seed-major: the baseline and every candidate at the first `k_first` seeds and a
+    look; then, for the candidates still open, the baseline and them at the seeds up to `k_last` and a second look.
+    A look is made only at a seed count no earlier look had, so a resumed confirmation repeats none and `confirm
+    --repeats K` past the plan is one more look, paid from the reserve of α (`alpha_spent`).
+
+    `measure(seed, targets)` runs what is missing of (None = the baseline, candidate numbers) at `seed`, in that
+    order; `runs()` returns ({candidate: {seed: RunMeasure}}, {seed: baseline run}); `k_max` is the spending
+    function's horizon (the study's planned K_max; `k_last` by default). Returns the verdicts and the looks."""
+    k_max = k_max or k_last
+    looks = list(looks)
+    k_last = min(k_last, len(seeds))
+    first = min(k_first, k_last)
+    for seed in seeds[:first]:
+        measure(seed, [None, *candidates])
+    if not looks or looks[-1] < first:
+        looks.append(first)
+    stats = decide(*runs(), min_retention, seeds[:looks[-1]], looks, k_max)
+    left = open_candidates(stats)
+    if left and k_last > looks[-1]:
+        for seed in seeds[looks[-1]:k_last]:
+            measure(seed, [None, *left])
+        looks.append(k_last)
+        stats = decide(*runs(), min_retention, seeds[:k_last], looks, k_max)
+    return stats, looks
+
+
+def open_candidates(stats: Mapping[int, Paired]) -> list[int]:
+    """Candidates more seeds could still decide: undecided, or not shown at the error rate by the last look."""
+    return [c for c, p in stats.items() if p.decided in ("undecided", "inconclusive")]

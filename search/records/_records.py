@@ -14,7 +14,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from greenknobs.objectives import PIPELINE_PHASES, TrialResult
-from greenknobs.search.records._noise import NoiseFloor, RunMeasure, Verdict, floor_of, saving_text
+from greenknobs.search.records._noise import NoiseFloor, RunMeasure, Spread, Verdict, cells_of, floor_of, saving_text, two_way
 
 ROLE = "greenknobs.role"  # baseline | search | repeat | duplicate (confirmation runs live in the ":confirm" twin)
 DUPLICATE = "duplicate"  # role of a proposal of a configuration already measured: FAIL, nothing trained
@@ -112,6 +112,25 @@ def noise_floor(study: optuna.Study, min_retention: float | None = None) -> Nois
     if min_retention is None:
         min_retention = study.user_attrs.get(SPEC_ATTR, {}).get("min_f1_retention", 0.95)
     return floor_of(runs, min_retention)
+
+
+def study_spread(study: optuna.Study, config: dict[str, Any] | None = None,
+                 runs: Sequence[RunMeasure] = ()) -> Spread | None:
+    """The paired noise pooled over every configuration of the study measured at a seed another configuration shares
+    (the baseline's k seeds, re-measurements, repeats): the two-way residuals of records/_noise.py. `config` and
+    `runs`: a trial still running (the one being judged) joins with what it has measured so far."""
+    import json
+
+    def key(cfg: dict[str, Any]) -> str:
+        return json.dumps(cfg, sort_keys=True, default=str)
+
+    by_config: dict[str, list[RunMeasure]] = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if CONFIG in t.user_attrs and role_of(t) != DUPLICATE:
+            by_config.setdefault(key(t.user_attrs[CONFIG]), []).extend(runs_of(t))
+    if config is not None and runs:
+        by_config.setdefault(key(config), []).extend(runs)
+    return two_way(cells_of(by_config))
 
 
 def result_of(trial: FrozenTrial) -> TrialResult | None:

@@ -29,9 +29,11 @@ from greenknobs.objectives import TrialFailed
 from greenknobs.search.records import _noise as noise
 from greenknobs.search.records import _records as rec
 from greenknobs.search.study import _lost
+from greenknobs.search.study._load import ForeignLoad
 
 CONFIRM_OF = "confirm_of"
 CONFIRM_SEED = "confirm_seed"
+FOREIGN_LOAD = "foreign_load"  # other processes' share of the CPUs during the run (study/_load.py)
 CONFIRMED_ATTR = "greenknobs.confirmed"  # search-study user attr: {"trials": {"<n>": Paired}, "baseline": n, "seeds": [...]}
 
 
@@ -72,7 +74,7 @@ def measures(twin: optuna.Study | None) -> dict[int, dict[int, noise.RunMeasure]
         seed = int(t.user_attrs[CONFIRM_SEED])
         out.setdefault(int(t.user_attrs[CONFIRM_OF]), {}).setdefault(
             seed, noise.RunMeasure(seed, float(t.values[0]), float(t.values[1]),
-                                   bool(t.user_attrs.get("degenerate", False))))
+                                   bool(t.user_attrs.get("degenerate", False)), t.user_attrs.get(FOREIGN_LOAD)))
     return out
 
 
@@ -113,7 +115,10 @@ def run_queued(ctx: Any, twin: optuna.Study, on_run: Callable[[FrozenTrial], Non
             with get_heartbeat_thread(trial._trial_id, twin._storage):
                 config = ctx.space.suggest(trial)
                 trial.set_user_attr(rec.CONFIG, config)
-                result = pipeline.run(config, seed=seed)
+                with ForeignLoad() as load:
+                    result = pipeline.run(config, seed=seed)
+                if load.share is not None:
+                    trial.set_user_attr(FOREIGN_LOAD, round(load.share, 4))
         except TrialFailed as err:
             trial.set_user_attr(rec.FAIL_REASON, err.reason)
             trial.set_user_attr("energy_j_burned", sum(getattr(err, "phase_energy_j", {}).values()))
@@ -141,17 +146,23 @@ def run_queued(ctx: Any, twin: optuna.Study, on_run: Callable[[FrozenTrial], Non
     return ran
 
 
-def summarise(study: optuna.Study, twin: optuna.Study | None, seeds: list[int]) -> dict[int, noise.Paired]:
-    """Paired verdicts of the current Pareto candidates at `seeds`; stored in the study's user attrs."""
+def summarise(study: optuna.Study, twin: optuna.Study | None, seeds: list[int], looks: list[int] | None = None,
+              k_max: int | None = None) -> dict[int, noise.Paired]:
+    """The verdicts of the current Pareto candidates, replayed over the looks made (records/_noise.py, `decide`);
+    stored in the study's user attrs with the looks and the spending horizon."""
     base = rec.baseline_trial(study)
     if base is None:
         return {}
+    stored = study.user_attrs.get(CONFIRMED_ATTR, {})
+    looks = list(looks if looks is not None else stored.get("looks") or [len(seeds)])
+    k_max = k_max or stored.get("k_max") or max(looks)
     runs = measures(twin)
     retention = rec.min_f1_retention(study) or 0.95
-    out = {t.number: noise.paired(runs.get(t.number, {}), runs.get(base.number, {}), retention, seeds)
-           for t in rec.pareto_trials(study)}
+    cands = {t.number: runs.get(t.number, {}) for t in rec.pareto_trials(study)}
+    out = noise.decide(cands, runs.get(base.number, {}), retention, seeds, looks, k_max) if cands else {}
     study.set_user_attr(CONFIRMED_ATTR, {"trials": {str(k): v.to_dict() for k, v in out.items()},
-                                         "baseline": base.number, "seeds": list(seeds)})
+                                         "baseline": base.number, "seeds": list(seeds), "looks": looks,
+                                         "k_max": k_max, "alpha": noise.ALPHA})
     return out
 
 
@@ -161,16 +172,28 @@ def confirmed(study: optuna.Study) -> dict[int, noise.Paired]:
     return {int(k): noise.Paired.from_dict(v) for k, v in stored.get("trials", {}).items()}
 
 
-def confirm_seeds(ctx: Any, repeats: int | None = None) -> list[int]:
+def plan(ctx: Any, repeats: int | None = None) -> tuple[int, int, int]:
+    """(seeds of the first look, seeds at most in this call, the spending horizon K_max of the study)."""
     spec = ctx.spec
-    k = spec.confirm_repeats if repeats is None else repeats
-    return [spec.seed + spec.baseline_repeats + i for i in range(k)]
+    k_max = int(ctx.study.user_attrs.get(CONFIRMED_ATTR, {}).get("k_max") or spec.confirm_max_repeats)
+    if repeats is None:
+        return spec.confirm_repeats, spec.confirm_max_repeats, k_max
+    return min(spec.confirm_repeats, repeats), repeats, k_max
+
+
+def confirm_seeds(ctx: Any, repeats: int | None = None) -> list[int]:
+    """Fresh seeds, disjoint from the search's (a candidate was selected on its search seed), in the order they run."""
+    spec = ctx.spec
+    _, k_last, _ = plan(ctx, repeats)
+    return [spec.seed + spec.baseline_repeats + i for i in range(k_last)]
 
 
 def confirm_pareto(ctx: Any, repeats: int | None = None,
                    on_run: Callable[[FrozenTrial], None] | None = None) -> dict[int, noise.Paired]:
-    """Run every Pareto candidate and the baseline on the test split at `repeats` paired seeds (the study's
-    confirm_repeats by default), summarise, store, and rewrite the candidates' notes."""
+    """Confirm every Pareto candidate against the baseline on the test split, in stages (records/_noise.py,
+    `sequential`): all of them at the study's confirm_repeats seeds, then the ones still open up to
+    confirm_max_repeats (or `repeats` seeds in all), seed-major, the baseline first at even seeds and last at odd
+    ones so that drift falls on both sides of each pair. Summarise, store, and rewrite the candidates' notes."""
     if repeats is not None and repeats < 2:
         raise GreenknobsError(f"--repeats {repeats} gives no interval: confirm at 2 or more paired seeds (default 3)")
     study = ctx.study
@@ -182,12 +205,30 @@ def confirm_pareto(ctx: Any, repeats: int | None = None,
         raise GreenknobsError(f"study '{study.study_name}' has no Pareto candidate to confirm (no trial saved a "
                               "measurable amount of energy above the F1 floor): run more trials with "
                               "`greenknobs run --n-trials N`, or relax min_f1_retention")
+    k_first, k_last, k_max = plan(ctx, repeats)
     seeds = confirm_seeds(ctx, repeats)
     twin = confirm_study(study)
     _lost.recover_lost_trials(twin)  # a confirmation killed earlier left RUNNING runs: fail them, so their seeds run again
-    queue_missing(twin, [base, *candidates], seeds)
-    run_queued(ctx, twin, on_run)
-    stats = summarise(study, twin, seeds)
+    by_number = {t.number: t for t in [base, *candidates]}
+
+    def measure(seed: int, targets: list[int | None]) -> None:
+        order = [base.number if t is None else t for t in targets]
+        if seeds.index(seed) % 2:  # odd seeds: the baseline last
+            order = order[1:] + order[:1]
+        queue_missing(twin, [by_number[n] for n in order], [seed])
+        run_queued(ctx, twin, on_run)
+
+    def runs() -> tuple[dict[int, dict[int, noise.RunMeasure]], dict[int, noise.RunMeasure]]:
+        have = measures(twin)
+        return {t.number: have.get(t.number, {}) for t in candidates}, have.get(base.number, {})
+
+    stored = study.user_attrs.get(CONFIRMED_ATTR, {})
+    looks = [n for n in stored.get("looks", []) if n <= len(seeds)] if stored.get("seeds") == seeds[:len(
+        stored.get("seeds", []))] else []
+    _, looks = noise.sequential(measure, runs, [t.number for t in candidates], seeds, k_first, k_last,
+                                rec.min_f1_retention(study) or 0.95, k_max, looks)
+    done = max(looks)
+    stats = summarise(study, twin, seeds[:done], looks, k_max)
     write_notes(study, stats)
     return stats
 
@@ -232,9 +273,13 @@ def confirm_text(study: optuna.Study, stats: dict[int, noise.Paired]) -> str:
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     recommended = sum(1 for p in stats.values() if p.recommended)
     seeds = sorted({s for p in stats.values() for s in p.seeds})
+    stored = study.user_attrs.get(CONFIRMED_ATTR, {})
+    looks = stored.get("looks") or []
     lines = [f"confirmation on the test split: {len(stats)} Pareto candidate(s) and the baseline at paired seeds "
-             f"{', '.join(map(str, seeds)) or '(none yet)'}; {recommended} recommended (retention interval above the "
-             "floor, saving interval above 0; 95% intervals over the paired seeds)"]
+             f"{', '.join(map(str, seeds)) or '(none yet)'} (looks at {', '.join(map(str, looks)) or '-'} seeds); "
+             f"{recommended} recommended (one-sided tests of F1 kept above the floor and energy saved above 0, noise "
+             f"pooled over the candidates, Holm across them, a false-recommendation rate of at most "
+             f"{100 * noise.ALPHA:g}% per study; 95% intervals)"]
     for number, p in stats.items():
         changed = rec.knob_differences(trials[number].user_attrs.get(rec.CONFIG, {}), base_cfg)
         knobs = ", ".join(f"{k}={v}" for k, v in changed.items())

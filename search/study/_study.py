@@ -132,7 +132,7 @@ def spec_record(spec: StudySpec, space: Any) -> dict[str, Any]:
         "task": spec.task.to_table(), "search": sorted(space.searched), "ranges": spec.ranges, "fixed": spec.fixed,
         "min_f1_retention": spec.min_f1_retention, "sampler": spec.sampler, "seed": spec.seed,
         "baseline": space.baseline(), "baseline_repeats": spec.baseline_repeats,
-        "confirm_repeats": spec.confirm_repeats, "budget_unit": "runs", "early_stop": spec.early_stop,
+        "confirm_repeats": spec.confirm_repeats, "confirm_max_repeats": spec.confirm_max_repeats, "budget_unit": "runs", "early_stop": spec.early_stop,
     }
 
 
@@ -286,11 +286,11 @@ class Objective:
             except TrialFailed as err:  # trained and measured, but nothing to compare it with
                 self._failed(trial, err.reason, self._spent(results))
                 raise
-            verdict = floor.judge([rec.measure_of(r) for r in results], self._max_runs(trial, floor, role))
+            verdict = self._judge(floor, config, results, trial, role)
             while verdict.needs_more_seeds:
                 seed = next(s for s in floor.seeds if s not in {r.seed for r in results})
-                results.append(self._measure(trial, config, seed, results, floor.n))
-                verdict = floor.judge([rec.measure_of(r) for r in results], self._max_runs(trial, floor, role))
+                results.append(self._measure(trial, config, seed, results, verdict.runs + 1))
+                verdict = self._judge(floor, config, results, trial, role)
         values = rec.store_result(trial, results, floor, verdict)
         plan = ctx.study._storage.get_trial(trial._trial_id).system_attrs.get(PLAN_ATTR, {})
         stage = plan.get("stage") if role == "search" else None
@@ -392,6 +392,14 @@ class Objective:
             for phase, joules in phases.items():
                 out[phase] = out.get(phase, 0.0) + joules
         return out
+
+    def _judge(self, floor: noise.NoiseFloor, config: dict[str, Any], results: list[TrialResult],
+               trial: optuna.Trial, role: str) -> noise.Verdict:
+        """The verdict on the runs so far: paired with the baseline's runs at the same seeds, with the noise pooled
+        over the study (this trial's runs included), or the floor's prior until the study has enough of it."""
+        runs = [rec.measure_of(r) for r in results]
+        spread = rec.study_spread(self.ctx.study, config, runs)
+        return floor.judge(runs, self._max_runs(trial, floor, role), spread)
 
     def _max_runs(self, trial: optuna.Trial, floor: noise.NoiseFloor, role: str) -> int:
         """How many seeds this trial may be measured at: the baseline's, as far as the budget allows."""

@@ -52,12 +52,20 @@ class Task:
         key = self.changes(config)
         self.calls.append((key, seed, split))
         share, df1 = self.effect(key)
-        rng = random.Random(f"{sorted(key)}|{seed}|{split}")
+        rng = _rng(f"{sorted(key)}|{seed}|{split}")
         energy = BASE_J * share * (1 + rng.gauss(0, self.energy_sd))
         f1 = self.base_f1 + df1 + rng.gauss(0, self.f1_sd)
         return Response({"data": 0.02 * energy, "model": 0.03 * energy, "training": 0.8 * energy,
                          "inference": 0.15 * energy}, f1, degenerate=key in self.degenerate,
                         curve=self.curves.get(key, ()), monitor_j=self.monitor_j)
+
+
+def _rng(key: str) -> random.Random:
+    """A generator seeded by a hash of `key`: Random(str) seeds from the string's own bytes too, and the first Gauss
+    draws of keys that differ in one character came out nearly equal (all within 0.6 sd of each other at 5 seeds)."""
+    import hashlib
+
+    return random.Random(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big"))
 
 
 def make_spec(tmp_path: Path, name: str = "sim", n_trials: int = 8, sampler: str = "random",

@@ -4,6 +4,7 @@ cleared both intervals. Run on a simulated task, so each rule can be pushed to e
 
 from __future__ import annotations
 
+import statistics
 import tomllib
 
 import pytest
@@ -214,15 +215,29 @@ def test_a_degenerate_run_stops_a_recommendation(tmp_path):
     assert not stat.recommended and "degenerate in 1 of 3" in stat.reason
 
 
-def test_paired_intervals_use_student_t_over_the_pairs():
-    base = {s: noise.RunMeasure(s, 100.0, 0.70) for s in (3, 4, 5)}
-    cand = {s: noise.RunMeasure(s, 50.0 + s, 0.70 + 0.01 * (s - 4)) for s in (3, 4, 5)}
-    p = noise.paired(cand, base, 0.95, [3, 4, 5])
-    savings = [1 - (50 + s) / 100 for s in (3, 4, 5)]
-    assert p.saving.mean == pytest.approx(sum(savings) / 3)
-    half = 4.302652729749464 * 0.01 / 3 ** 0.5  # t(0.975, 2) × sd / sqrt(3)
-    assert p.saving.high - p.saving.mean == pytest.approx(half)
-    assert noise.paired({3: cand[3]}, base, 0.95, [3]).reason.startswith("measured at one seed only")
+def test_a_single_candidates_tests_are_one_sided_student_t_on_the_paired_differences():
+    """One candidate: the two-way residual variance is half the variance of its paired differences, K - 1 degrees
+    of freedom; the p-values are scipy's one-sided Student-t tails of the mean paired difference."""
+    import math
+
+    from scipy import stats
+
+    base = {s: noise.RunMeasure(s, 100.0 + 3 * (s % 2), 0.70 + 0.02 * (s - 4)) for s in (3, 4, 5, 6)}
+    cand = {s: noise.RunMeasure(s, 60.0 + s, base[s].f1 + 0.004 * (s - 4.5) ** 2) for s in (3, 4, 5, 6)}
+    p = noise.paired(cand, base, 0.95, [3, 4, 5, 6])
+    seeds = [3, 4, 5, 6]
+    raw = [cand[s].f1 - base[s].f1 for s in seeds]
+    own_var = statistics.variance(raw) / 2
+    log_var = statistics.variance([math.log(cand[s].energy_j) - math.log(base[s].energy_j) for s in seeds]) / 2
+    d_f = statistics.fmean(cand[s].f1 - 0.95 * base[s].f1 for s in seeds)
+    d_e = statistics.fmean(math.log(cand[s].energy_j / base[s].energy_j) for s in seeds)
+    spread = noise.two_way(noise.cells_of({"b": base.values(), "c": cand.values()}))
+    assert spread.dof == 3 and spread.f1_sd ** 2 == pytest.approx(own_var) and spread.log_energy_sd ** 2 == pytest.approx(log_var)
+    se_f = spread.f1_diff_sd(0.95) / 2
+    assert p.p_f1 == pytest.approx(stats.t.sf(d_f / se_f, 3))
+    assert p.p_energy == pytest.approx(stats.t.cdf(d_e / (math.sqrt(2 * log_var) / 2), 3))
+    assert p.saving.mean == pytest.approx(1 - math.exp(d_e)) and p.dof == 3
+    assert noise.paired({3: cand[3]}, base, 0.95, [3]).decided == "undecided"  # one seed: no degrees of freedom
 
 
 def test_savings_are_worded_without_a_bare_sign():
@@ -261,7 +276,7 @@ def test_pick_writes_the_cheapest_configuration_meeting_your_floor(confirmed, tm
     assert code == 0
     best = tomllib.loads((out / "best.toml").read_text())
     assert best["measured"]["trial"] == by[HALF]  # DROP is cheaper but loses F1 on the test split
-    assert f"best.toml: trial {by[HALF]}" in text and "keeps at least" in text
+    assert f"best.toml: trial {by[HALF]}" in text and "keeps more than 95% of the baseline F1" in text
     assert "Your pick" in (out / "index.md").read_text()
 
 
@@ -288,4 +303,4 @@ def test_pick_refuses_with_one_line_and_writes_nothing(confirmed, tmp_path, caps
     assert code == 2 and err.count("\n") == 1 and expect in err and "Traceback" not in err
     assert not out.exists()
     if flags[0] == "--min-f1-retention" and flags[1] == "0.999":
-        assert "the best keeps" in err
+        assert "the best keeps" in err and "confirm --repeats" in err

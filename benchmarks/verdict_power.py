@@ -1,0 +1,163 @@
+"""Power and false-recommendation rate of the confirmation's verdict, simulated: the rule of this release (paired at
+the seed, variance pooled over the confirmation, one-sided tests, Holm across candidates, sequential looks with α
+spent by records._noise.alpha_spent) against the rule it replaced (two-sided 95% Student-t intervals of per-seed
+ratios at a fixed K, recommended when the retention interval clears the floor and the saving interval clears 0).
+
+Each simulated study draws the test-split runs of its candidates and the baseline from the model in
+records/_noise.py (a seed effect shared by every configuration, each run's own noise; log-normal joules), with the
+noise measured on the default task's real test-split runs (benchmarks/results/default-study-monitored*: the two-way
+residuals of 7 configurations at 8 seeds): own F1 sd 0.0079 (16 dof; 0.0045-0.0137 by study), seed sd 0.023-0.029,
+baseline test macro-F1 0.59, energy's own log-sd 0.03-0.09 within a study. The verdicts come from the library's own
+`decide` / `sequential`, not a copy.
+
+    python -m benchmarks.verdict_power --studies 1000 --out benchmarks/results/verdict_power.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from greenknobs.search.records import _noise as noise
+
+
+def _fast_holm() -> None:
+    """statsmodels' Holm ends with a gc.collect() (0.2 s in a process this size): harmless once per confirmation,
+    ruinous 10^5 times. The benchmark skips that collection only; the procedure is statsmodels' own."""
+    import types
+
+    import statsmodels.stats.multitest as mt
+
+    mt.gc = types.SimpleNamespace(collect=lambda: 0)
+
+BASE_F1 = 0.59  # the default task's baseline test macro-F1 (seeds 5-9)
+SEED_SD = 0.028  # shared by every configuration at a seed (test split)
+ENERGY_SEED_SD = 0.03
+ENERGY_SD = 0.07  # a run's own log-joules noise (within a study, test split)
+FLOOR = 0.95
+
+
+def old_rule(cand: dict[int, noise.RunMeasure], base: dict[int, noise.RunMeasure], r: float) -> bool:
+    """The rule of 73b64c3: per-seed ratios, two-sided 95% t intervals, retention low >= floor and saving low > 0."""
+    seeds = sorted(set(cand) & set(base))
+    if len(seeds) < 2:
+        return False
+    sav = noise.t_interval([1 - cand[s].energy_j / base[s].energy_j for s in seeds])
+    ret = noise.t_interval([cand[s].f1 / base[s].f1 for s in seeds])
+    return ret.low >= r and sav.low > 0
+
+
+class World:
+    """The ground truth of one simulated study: per candidate (true retention, true saving)."""
+
+    def __init__(self, truths: list[tuple[float, float]], own_sd: float, rng: random.Random) -> None:
+        self.truths = truths
+        self.own_sd = own_sd
+        self.rng = rng
+        self.seed_fx: dict[int, tuple[float, float]] = {}
+        self.cand: dict[int, dict[int, noise.RunMeasure]] = {c: {} for c in range(len(truths))}
+        self.base: dict[int, noise.RunMeasure] = {}
+
+    def run(self, c: int | None, seed: int) -> noise.RunMeasure:
+        a, b = self.seed_fx.setdefault(seed, (self.rng.gauss(0, SEED_SD), self.rng.gauss(0, ENERGY_SEED_SD)))
+        ret, sav = (1.0, 0.0) if c is None else self.truths[c]
+        f1 = BASE_F1 * ret + a + self.rng.gauss(0, self.own_sd)
+        joules = 1000.0 * (1 - sav) * math.exp(b + self.rng.gauss(0, ENERGY_SD))
+        return noise.RunMeasure(seed, joules, f1)
+
+    def measure(self, seed: int, targets: list[int | None]) -> None:
+        for t in targets:
+            if t is None:
+                self.base.setdefault(seed, self.run(None, seed))
+            else:
+                self.cand[t].setdefault(seed, self.run(t, seed))
+
+    def runs(self):
+        return self.cand, self.base
+
+
+def simulate(truths: list[tuple[float, float]], own_sd: float, studies: int, k_first: int, k_max: int,
+             old_k: int, seed: int) -> dict[str, float]:
+    """Recommendation rates of candidate 0 (and of any candidate) under both rules, and the seeds the new one used."""
+    rng = random.Random(seed)
+    new_rec, old_rec, any_false_new, any_false_old, used = 0, 0, 0, 0, []
+    bad = [c for c, (ret, sav) in enumerate(truths) if ret < FLOOR or sav <= 0]
+    for _ in range(studies):
+        w = World(truths, own_sd, rng)
+        seeds = list(range(100, 100 + max(k_max, old_k)))
+        stats, looks = noise.sequential(w.measure, w.runs, list(range(len(truths))), seeds, k_first, k_max, FLOOR)
+        used.append(max(looks))
+        new_rec += stats[0].recommended
+        any_false_new += any(stats[c].recommended for c in bad)
+        w.measure(seeds[0], [])  # the old rule at its fixed K, on the same world (more seeds drawn as needed)
+        for s in seeds[:old_k]:
+            w.measure(s, [None, *range(len(truths))])
+        olds = {c: old_rule({s: w.cand[c][s] for s in seeds[:old_k]}, w.base, FLOOR) for c in range(len(truths))}
+        old_rec += olds[0]
+        any_false_old += any(olds[c] for c in bad)
+    return {"new_rate": new_rec / studies, "old_rate": old_rec / studies, "new_false_any": any_false_new / studies,
+            "old_false_any": any_false_old / studies, "new_seeds_mean": statistics.fmean(used)}
+
+
+def wilson(k: float, n: int) -> tuple[float, float]:
+    """95% Wilson score interval of a binomial rate (statsmodels)."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    lo, hi = proportion_confint(round(k * n), n, alpha=0.05, method="wilson")
+    return float(lo), float(hi)
+
+
+SCENARIOS = [  # (name, truths of the candidates; candidate 0 is the one reported)
+    ("power: retention 1.00, saving 30%", [(1.00, 0.30)]),
+    ("power: retention 0.98, saving 30%", [(0.98, 0.30)]),
+    ("false: retention 0.94, saving 30%", [(0.94, 0.30)]),
+    ("false: retention 0.90, saving 30%", [(0.90, 0.30)]),
+    ("false: retention 1.00, saving 0", [(1.00, 0.0)]),
+    ("false at the floor: retention 0.95, saving 30%", [(0.95, 0.30)]),
+    ("3 candidates, one at 0.94: its rate", [(0.94, 0.30), (1.00, 0.30), (0.99, 0.40)]),
+    ("3 candidates, one at 1.00: its rate", [(1.00, 0.30), (0.94, 0.30), (0.99, 0.40)]),
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--studies", type=int, default=1000)
+    ap.add_argument("--own-sd", type=float, nargs="+", default=[0.0079, 0.0137])
+    ap.add_argument("--k-max", type=int, nargs="+", default=[3, 4, 6, 8])
+    ap.add_argument("--k-first", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/verdict_power.csv"))
+    args = ap.parse_args(argv)
+    _fast_holm()
+    rows = []
+    started = time.perf_counter()
+    cells = [(s, sd, k) for s in SCENARIOS for sd in args.own_sd for k in args.k_max]
+    for i, ((name, truths), sd, k) in enumerate(cells):
+        res = simulate(truths, sd, args.studies, min(args.k_first, k), k, k, args.seed + i)
+        ret_sd = math.sqrt(2) * sd / BASE_F1
+        row = {"scenario": name, "own_f1_sd": sd, "per_seed_retention_sd": round(ret_sd, 4), "k": k,
+               "studies": args.studies, **{k2: round(v, 4) for k2, v in res.items()}}
+        for key in ("new_rate", "old_rate"):
+            lo, hi = wilson(res[key], args.studies)
+            row[key + "_ci"] = f"[{lo:.3f}, {hi:.3f}]"
+        rows.append(row)
+        left = (time.perf_counter() - started) / (i + 1) * (len(cells) - i - 1)
+        print(f"[{i + 1}/{len(cells)}] {name} sd {sd} K {k}: new {res['new_rate']:.3f} (seeds "
+              f"{res['new_seeds_mean']:.2f}), old {res['old_rate']:.3f} · {left:.0f} s left", file=sys.stderr)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
