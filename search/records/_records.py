@@ -35,12 +35,15 @@ def measure_of(result: TrialResult) -> RunMeasure:
 
 
 def store_result(trial: optuna.Trial, results: Sequence[TrialResult], floor: NoiseFloor | None,
-                 verdict: Verdict | None) -> tuple[float, float]:
+                 verdict: Verdict | None, loads: Sequence[float | None] = ()) -> tuple[float, float]:
     """Store a trial's runs and verdict; returns the values Optuna is told (mean joules, mean F1).
 
-    `verdict` None: the trial is the baseline, the reference every other trial is judged against (feasible)."""
+    `verdict` None: the trial is the baseline, the reference every other trial is judged against (feasible).
+    `loads`: other processes' share of the CPUs during each run (study/_load.py), kept beside it."""
     first = results[0]
-    runs = [measure_of(r) for r in results]
+    loads = list(loads) + [None] * (len(results) - len(loads))
+    runs = [RunMeasure(r.seed, r.energy_j, r.f1, r.degenerate, None if x is None else round(x, 4))
+            for r, x in zip(results, loads)]
     energy = statistics.fmean(r.energy_j for r in results)
     f1 = statistics.fmean(r.f1 for r in results)
     trial.set_user_attr(RESULT, {**first.to_dict(), "curve": []})  # each run's curve is kept under RUNS

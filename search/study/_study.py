@@ -27,6 +27,7 @@ from greenknobs.search.samplers._cascade import PLAN_ATTR
 from greenknobs.search.samplers._factory import make_sampler
 from greenknobs.search.study._spec import StudySpec
 from greenknobs.search.study._storage import open_storage
+from greenknobs.search.study._load import ForeignLoad
 from greenknobs.search.study._workers import prepare_worker
 
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
@@ -239,6 +240,7 @@ class Objective:
         self.ctx = ctx
         self.on_trial = on_trial
         self.budget = budget
+        self.loads: dict[tuple[int, int], float | None] = {}  # (run index, seed) -> other processes' CPU share
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
         role = trial.user_attrs.get(rec.ROLE) or "search"
@@ -291,7 +293,8 @@ class Objective:
                 seed = next(s for s in floor.seeds if s not in {r.seed for r in results})
                 results.append(self._measure(trial, config, seed, results, verdict.runs + 1))
                 verdict = self._judge(floor, config, results, trial, role)
-        values = rec.store_result(trial, results, floor, verdict)
+        values = rec.store_result(trial, results, floor, verdict,
+                                  [self.loads.get((i, r.seed)) for i, r in enumerate(results)])
         plan = ctx.study._storage.get_trial(trial._trial_id).system_attrs.get(PLAN_ATTR, {})
         stage = plan.get("stage") if role == "search" else None
         _save_note(trial, rec.note_markdown(trial.number, stage or role, results, ctx.space.differences(config),
@@ -329,7 +332,10 @@ class Objective:
         mode = self.ctx.spec.early_stop
         monitor = None if mode == "off" else self._monitor(mode if stoppable else "monitor")
         try:
-            return self.ctx.pipeline.run(config, seed=seed, monitor=monitor)
+            with ForeignLoad() as load:
+                result = self.ctx.pipeline.run(config, seed=seed, monitor=monitor)
+            self.loads[(len(done), seed)] = load.share
+            return result
         except (TrialFailed, GreenknobsError, RuntimeError, ValueError, TypeError, AssertionError, MemoryError,
                 ImportError, OSError) as err:
             # A library error in one configuration fails that trial, not the study; Ctrl-C and SIGTERM still stop.
