@@ -277,6 +277,11 @@ def index_markdown(study: optuna.Study, entries: list[Entry], floor: noise.Noise
             lines.append(f"| {e.number} | {_knobs(e)} | {noise.interval_text(p.saving, 'saving')} | "
                          f"{noise.interval_text(p.retention, 'retention')} | {', '.join(map(str, p.seeds))} | "
                          f"{_pm(p.energy_j, ',.1f')} | {_pm(p.f1, '.4f')} | [{e.file}]({e.file}) |")
+        from greenknobs.search.analysis._break_even import break_even
+
+        lines += ["", "**Break-even** (runs of the recommended configuration, each in place of a baseline run, that "
+                  "pay back everything the study spent):", ""]
+        lines += [f"- {b.text(word)}" for b in break_even(study)]
     else:
         lines.append("No configuration is recommended: none passed both tests on the test split (see the "
                      "candidates below and why).")

@@ -9,6 +9,7 @@ import optuna
 
 from greenknobs.search.records import _noise as noise
 from greenknobs.search.records import _records as rec
+from greenknobs.search.analysis._break_even import break_even
 from greenknobs.search.study._confirm import confirm_study, confirmed
 
 
@@ -36,6 +37,7 @@ def study_status(study: optuna.Study) -> dict[str, Any]:
         "confirmed": {str(k): v.to_dict() for k, v in stats.items()},
         "recommended": sorted(k for k, v in stats.items() if v.recommended),
         "energy_spent_j": sum(rec.spent_j(t) for t in trials),
+        "break_even": [b.to_dict() for b in break_even(study)],
         "confirmation_energy_j": _confirmation_spent(study),
         "energy_sources": sources,
         "baseline_degenerate": bool(base.user_attrs.get("degenerate")) if base else None,
@@ -81,6 +83,8 @@ def status_text(study: optuna.Study) -> str:
     lines.append(f"energy spent by the search: {s['energy_spent_j']:,.1f} J{label}{sources}"
                  + (f"; by confirmation, apart: {s['confirmation_energy_j']:,.1f} J{label}"
                     if s["confirmation_energy_j"] else ""))
+    for b in break_even(study):
+        lines.append("break-even: " + b.text(word))
     return "\n".join(lines)
 
 

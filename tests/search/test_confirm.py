@@ -56,7 +56,8 @@ def test_confirm_runs_candidates_and_baseline_at_paired_test_seeds_and_resumes(c
         assert f"trial {n} (" in out
     # The search study is untouched: no trial added, the budget as it was, the front the same.
     assert finished_count(study) == counted and [t.number for t in rec.pareto_trials(study)] == front
-    assert all(t.user_attrs.get("eval_split", "validation") != "test" for t in study.get_trials())
+    searched = [rec.result_of(t) for t in study.get_trials(states=(TrialState.COMPLETE,))]
+    assert searched and all(r.eval_split == "validation" for r in searched)
 
     assert main(["confirm", str(cascade.study_file), "--storage", storage]) == 0
     assert len(confirm_study(load_study("cascade", storage), create=False).get_trials()) == len(twin.get_trials()), \

@@ -1,5 +1,6 @@
-"""`greenknobs export` on a real study: recommended configs and candidates apart, each a runnable file whose rerun
-reproduces its run's F1. The rules that decide the verdicts are tested on a simulated task (test_verdicts.py)."""
+"""`greenknobs export`: recommended configs and candidates apart (on a simulated study with one of each, so every
+assertion runs), each a runnable file whose rerun reproduces its run's F1 (on the real smoke study). The rules that
+decide the verdicts are tested in test_verdicts.py and test_verdict_rules.py."""
 
 from __future__ import annotations
 
@@ -31,16 +32,37 @@ def _path(out, t, stats):
                   else f"candidates/trial-{t.number}.toml")
 
 
-def test_one_runnable_file_per_candidate_where_its_verdict_puts_it(smoke_study, exported):
-    out, done = exported
-    study = smoke_study.load()
+@pytest.fixture(scope="module")
+def sim_exported(tmp_path_factory):
+    """A simulated study with two guaranteed candidates, confirmed: HALF keeps its F1 on the test split
+    (recommended), DROP loses 8 points there (a candidate, not recommended); exported by the real command."""
+    from greenknobs.search.study._confirm import confirm_pareto
+    from tests.search._simulated import Task, level, run_simulated
+
+    half, drop = level(max_length=64), level(batch_size=32)
+
+    class Shift(Task):
+        def __call__(self, config, seed, split):
+            r = super().__call__(config, seed, split)
+            return type(r)(r.phase_energy_j, r.f1 - 0.08) if split == "test" and self.changes(config) == drop else r
+
+    tmp = tmp_path_factory.mktemp("sim-export")
+    ctx = run_simulated(tmp, Shift(effects={half: (0.5, 0.02), drop: (0.3, 0.0)}, f1_sd=0.003), n_trials=5,
+                        enqueue=[dict(half), dict(drop)])
+    confirm_pareto(ctx)
+    out = tmp / "recommended"
+    code = main(["export", str(ctx.spec.path), "--storage", ctx.spec.storage, "--out", str(out)])
+    return ctx, out, code
+
+
+def test_one_runnable_file_per_candidate_where_its_verdict_puts_it(sim_exported, capsys):
+    ctx, out, code = sim_exported
+    study = ctx.study
     front = rec.pareto_trials(study)
-    if not front:  # nothing saved a measurable amount above the floor: an error, and nothing written
-        assert done.returncode == 2 and "no Pareto candidate to export" in done.stderr and not out.exists()
-        return
-    assert done.returncode == 0, done.stderr
+    assert code == 0 and len(front) == 2
     stats = confirmed(study)
-    assert set(stats) == {t.number for t in front}, "`run` confirms every candidate on the test split by default"
+    assert set(stats) == {t.number for t in front}
+    assert sorted(p.recommended for p in stats.values()) == [False, True]  # one each side of the line
     written = sorted(str(p.relative_to(out)) for p in out.rglob("trial-*.toml"))
     assert written == sorted(str(_path(out, t, stats).relative_to(out)) for t in front)
     spec_task = study.user_attrs["greenknobs.spec"]["task"]
@@ -60,19 +82,16 @@ def test_one_runnable_file_per_candidate_where_its_verdict_puts_it(smoke_study, 
         assert m["confirmation"]["paired_seeds"] == list(paired.seeds)
         assert m["confirmation"]["energy_saved_pct"]["mean"] == pytest.approx(100 * paired.saving.mean, abs=0.01)
         header = path.read_text().splitlines()[0]
-        assert header.startswith("# Pareto configuration from study 'smoke'")
-    assert "recommended configuration(s)" in done.stdout
+        assert header.startswith("# Pareto configuration from study 'sim'")
 
 
-def test_index_shows_the_noise_floor_and_each_verdict_with_its_intervals(smoke_study, exported):
-    out, done = exported
-    study = smoke_study.load()
+def test_index_shows_the_noise_floor_and_each_verdict_with_its_intervals(sim_exported):
+    ctx, out, _ = sim_exported
+    study = ctx.study
     front = rec.pareto_trials(study)
-    if not front:
-        return  # covered above: nothing to index
     stats = confirmed(study)
     rows = {int(r["trial"]): r for r in csv.DictReader((out / "index.csv").open())}
-    assert set(rows) == {t.number for t in front}
+    assert set(rows) == {t.number for t in front} and len(rows) == 2
     for t in front:
         row, paired = rows[t.number], stats[t.number]
         assert row["status"] == ("recommended" if paired.recommended else "not recommended")
@@ -82,9 +101,8 @@ def test_index_shows_the_noise_floor_and_each_verdict_with_its_intervals(smoke_s
         assert row["confirm_seeds"] == " ".join(map(str, paired.seeds))
     md = (out / "index.md").read_text()
     assert "noise floor (validation, baseline at 3 seeds 0, 1, 2)" in md
-    assert "## Recommended" in md and "## Candidates, not recommended" in md
-    if study.trials[0].user_attrs["energy_source"] == "estimated":
-        assert "**Energy is estimated**" in md
+    assert "## Recommended (1)" in md and "## Candidates, not recommended (1)" in md
+    assert "**Energy is simulated**" in md and "Holm" in md
 
 
 def test_an_exported_config_reproduces_its_run(smoke_study, exported, cli, tmp_path):
@@ -114,14 +132,12 @@ def test_an_exported_config_reproduces_its_run(smoke_study, exported, cli, tmp_p
     assert first.energy_j / 10 < result["energy_j"] < first.energy_j * 10
 
 
-def test_reexport_replaces_the_previous_export(smoke_study, exported, tmp_path):
+def test_reexport_replaces_the_previous_export(sim_exported, tmp_path):
+    ctx, *_ = sim_exported
     out = tmp_path / "pareto"
-    study = smoke_study.load()
-    if not rec.pareto_trials(study):
-        pytest.skip("the smoke study found no candidate on this machine: nothing to export twice")
-    export_pareto(study, out)
+    export_pareto(ctx.study, out)
     (out / "trial-999.toml").write_text("stale = true\n")
-    files, _ = export_pareto(study, out)
+    files, _ = export_pareto(ctx.study, out)
     assert not (out / "trial-999.toml").exists()
     assert (out / MARKER).is_file() and out / "index.md" in files
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".pareto.")], "no temp folder left behind"

@@ -149,7 +149,10 @@ def test_confirmation_reruns_candidates_and_the_baseline_on_the_test_split_at_th
     for key in (frozenset(), HALF, drop):
         assert sorted(s for k, s in test_calls if k == key) == [3, 4, 5]  # fresh seeds, the same for all
     assert all(split == "validation" for key, seed, split in task.calls if seed < 3)
-    assert ctx.study.user_attrs  # the verdicts are stored with the study
+    from greenknobs.search.study._confirm import CONFIRMED_ATTR
+
+    stored = ctx.study.user_attrs[CONFIRMED_ATTR]  # the verdicts are stored with the study
+    assert set(stored["trials"]) == {str(n) for n in stats} and stored["seeds"][:3] == [3, 4, 5]
 
 
 def test_only_what_clears_both_intervals_is_recommended(confirmed):
@@ -166,9 +169,11 @@ def test_the_test_split_never_reaches_the_search_study(confirmed):
     ctx, *_ = confirmed
     from greenknobs.search.study._confirm import confirm_study
 
-    assert all(t.user_attrs.get("eval_split", "validation") != "test" for t in ctx.study.get_trials())
+    searched = [rec.result_of(t) for t in ctx.study.get_trials(states=(TrialState.COMPLETE,))]
+    assert searched and all(r.eval_split == "validation" for r in searched)  # every search run scored validation
     twin = confirm_study(ctx.study, create=False)
-    assert twin is not None and len(twin.get_trials(states=(TrialState.COMPLETE,))) == 9
+    tested = twin.get_trials(states=(TrialState.COMPLETE,))
+    assert len(tested) >= 9 and all(rec.result_of(t).eval_split == "test" for t in tested)
 
 
 def test_export_writes_recommended_and_candidates_apart_with_intervals(confirmed):
@@ -304,3 +309,28 @@ def test_pick_refuses_with_one_line_and_writes_nothing(confirmed, tmp_path, caps
     assert not out.exists()
     if flags[0] == "--min-f1-retention" and flags[1] == "0.999":
         assert "the best keeps" in err and "confirm --repeats" in err
+
+
+def test_pick_applies_every_guard_of_a_recommendation_but_the_floor(tmp_path, capsys):
+    """A baseline degenerate on the test split makes no share of its F1 mean anything: best.toml refuses as
+    "recommended" does, whatever floor the user picks (before, the pick read only the intervals)."""
+    from greenknobs.search.cli._main import main
+    from greenknobs.search.study._confirm import confirm_pareto
+
+    class BaseCollapses(Task):
+        def __call__(self, config, seed, split):
+            r = super().__call__(config, seed, split)
+            return type(r)(r.phase_energy_j, r.f1,
+                           degenerate=split == "test" and seed == 4 and not self.changes(config))
+
+    task = BaseCollapses(effects={HALF: (0.5, 0.0)}, f1_sd=0.003)
+    ctx = run_simulated(tmp_path, task, n_trials=4, enqueue=[dict(HALF)])
+    (stat,) = confirm_pareto(ctx).values()
+    assert stat.saving.low > 0 and stat.retention.low > 0.9  # its intervals alone would pass a 90% floor
+    assert not stat.recommended and "baseline is degenerate" in stat.reason
+    capsys.readouterr()
+    out = tmp_path / "picked"
+    code = main(["export", str(ctx.spec.path), "--storage", ctx.spec.storage, "--out", str(out),
+                 "--min-f1-retention", "0.9"])
+    err = capsys.readouterr().err
+    assert code == 2 and "baseline is degenerate" in err and not out.exists()
