@@ -162,8 +162,8 @@ def test_off_reports_nothing(tmp_path):
 
 def test_replay_counts_what_the_rules_would_have_stopped_and_false_stops(tmp_path):
     t = task()
-    ctx = run_simulated(tmp_path, t, n_trials=7, enqueue=[dict(BAD), dict(SLOW), dict(CHEAP), dict(DEAR)],
-                        early_stop="monitor")
+    ctx = run_simulated(tmp_path, t, n_trials=11, enqueue=[dict(BAD), dict(SLOW), dict(CHEAP), dict(DEAR)],
+                        early_stop="monitor")  # room for a near-floor trial's re-measurement before DEAR
     trials = ctx.study.get_trials()
     floor = rec.noise_floor(ctx.study)
     safe = {r.trial: r for r in es.replay(trials, floor, "safe")}
