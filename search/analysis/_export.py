@@ -255,7 +255,7 @@ def index_markdown(study: optuna.Study, entries: list[Entry], floor: noise.Noise
     else:
         lines += ["Energy is measured (Zeus: GPU / RAPL counters).", ""]
     if floor is not None:
-        lines += [f"**The {floor.text(word)}.**", ""]
+        lines += [f"**The {floor.text(word, spread=rec.study_spread(study))}.**", ""]
     lines += ["**How a recommendation is made.** The search selects on the validation split; every Pareto candidate "
               "and the baseline then ran again on the held-out **test** split at the same fresh training seeds, "
               "seed-major (more seeds for the candidates the first look left open). Per seed the candidate is "

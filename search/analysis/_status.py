@@ -58,7 +58,7 @@ def status_text(study: optuna.Study) -> str:
              + f"); Pareto candidates: {s['pareto_size']}"]
     floor = rec.noise_floor(study)
     if floor is not None:
-        lines.append(floor.text(word))
+        lines.append(floor.text(word, spread=rec.study_spread(study)))
         if s["baseline_degenerate"]:
             # The original study's trap: a reference that predicts one class makes every "F1 kept" meaningless.
             base = rec.baseline_trial(study)

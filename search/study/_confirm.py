@@ -258,7 +258,7 @@ def study_note(study: optuna.Study, stats: dict[int, noise.Paired]) -> str:
     floor = rec.noise_floor(study)
     lines = [f"## Study `{study.study_name}`", ""]
     if floor is not None:
-        lines += [floor.text(rec.energy_word(study)) + ".", ""]
+        lines += [floor.text(rec.energy_word(study), spread=rec.study_spread(study)) + ".", ""]
     if stats:
         lines += [confirm_text(study, stats)]
     else:
