@@ -59,7 +59,7 @@ def run(seeds: Sequence[int], path: Path = CSV, threads: int | None = None) -> l
     import torch
 
     from benchmarks.measure import _own_s, held_machine, load_task
-    from greenknobs.objectives import _train
+    from greenknobs.objectives import padding_per_epoch
 
     if threads:
         torch.set_num_threads(threads)
@@ -76,7 +76,7 @@ def run(seeds: Sequence[int], path: Path = CSV, threads: int | None = None) -> l
             own = _own_s() - own
         cached = pipeline.token_cache.get(pipeline._token_key(config, seed))  # the run's own tokenized splits
         train_set, _, tokenizer = cached[0] if cached else pipeline._tokenize(config, seed)
-        epochs = _train.padding_per_epoch(train_set, config, seed, tokenizer.pad_token_id)
+        epochs = padding_per_epoch(train_set, config, seed, tokenizer.pad_token_id)
         tokens, padded = (sum(x) for x in zip(*epochs))
         row = {"seed": seed, "config": name, "batching": config["batching"], "padding": config["padding"],
                "energy_j": round(result.energy_j, 2), "energy_source": result.energy_source,
@@ -102,7 +102,7 @@ def run(seeds: Sequence[int], path: Path = CSV, threads: int | None = None) -> l
 
 def paired_table(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Per configuration, paired with the baseline by seed: saving and retention as t intervals over seeds."""
-    from greenknobs.search.records._noise import t_interval
+    from greenknobs.search.records import t_interval
 
     by = {(int(r["seed"]), r["config"]): r for r in rows}
     base = {s: r for (s, c), r in by.items() if c == "baseline"}
@@ -130,7 +130,7 @@ def _pm(iv: Any, fmt: str, scale: float = 1.0) -> str:
 
 
 def summary(rows: Sequence[Mapping[str, Any]], command: str) -> str:
-    from greenknobs.search.records._noise import interval_text
+    from greenknobs.search.records import interval_text
 
     table = paired_table(rows)
     seeds = sorted({int(r["seed"]) for r in rows})
@@ -177,9 +177,9 @@ def summary(rows: Sequence[Mapping[str, Any]], command: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from greenknobs.search.cli._main import _quiet_libraries
+    from greenknobs.search.cli import quiet_libraries
 
-    _quiet_libraries()
+    quiet_libraries()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=None, help="torch threads for every run (default: torch's)")

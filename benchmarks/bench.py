@@ -52,9 +52,9 @@ def _quiet() -> None:
 
     import optuna
 
-    from greenknobs.search.cli._main import _quiet_libraries
+    from greenknobs.search.cli import quiet_libraries
 
-    _quiet_libraries()
+    quiet_libraries()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore")
     logging.getLogger("optuna").setLevel(logging.ERROR)
@@ -62,7 +62,7 @@ def _quiet() -> None:
 
 # -- fit and validate ---------------------------------------------------------------------------------------------
 def chance_of(task: str) -> dict[str, dict[str, float]]:
-    from greenknobs.objectives._metrics import CHANCE_Z, chance_levels
+    from greenknobs.objectives import CHANCE_Z, chance_levels
 
     from benchmarks.measure import load_task
 
@@ -211,9 +211,8 @@ def real(args: argparse.Namespace) -> None:
     import optuna
 
     from greenknobs.objectives import TrialResult
-    from greenknobs.search.records import _records as rec
-    from greenknobs.search.study._confirm import confirm_pareto, confirm_study
-    from greenknobs.search.study._study import open_study, run_study
+    from greenknobs.search import records as rec
+    from greenknobs.search.study import confirm_pareto, confirm_study, open_study, run_study
     from benchmarks.measure import load_task
     from benchmarks.searchbench.real import HeldPipeline
 
@@ -260,7 +259,7 @@ def real(args: argparse.Namespace) -> None:
             timers[strategy].attach(ctx.study)
             ctxs[strategy] = ctx
         # Interleaved: one trial of each strategy in turn, so drift in the machine spreads over all of them.
-        from greenknobs.search.study._study import finished_count
+        from greenknobs.search.study import finished_count
 
         from benchmarks.measure import chunk, chunk_over
 

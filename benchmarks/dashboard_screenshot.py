@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _study_name(study_file: str) -> str:
     from greenknobs._errors import GreenknobsError
-    from greenknobs.search.study._spec import load_spec
+    from greenknobs.search.study import load_spec
 
     try:
         return load_spec(study_file).name

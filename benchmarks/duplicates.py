@@ -38,7 +38,7 @@ REPO = HERE.parent
 def count(study) -> dict:
     from optuna.trial import TrialState
 
-    from greenknobs.search.records import _records as rec
+    from greenknobs.search import records as rec
 
     trials = study.get_trials(deepcopy=False)
     seen: dict[str, int] = {}
@@ -104,7 +104,7 @@ def main() -> int:
     if any(codes):
         print(f"workers exited with {codes}: see {folder}/{name}.w*.log", file=sys.stderr)
         return 1
-    from greenknobs.search.study._study import finished_count, load_study
+    from greenknobs.search.study import finished_count, load_study
 
     study = load_study(name, f"journal:{journal}")
     row = {"date": date.today().isoformat(), "code": args.label, "sampler": args.sampler, "study_seed": args.seed,

@@ -131,7 +131,7 @@ class Landscape:
 
 
 def _spec(name: str, sampler: str, seed: int, mode: str, budget: int = 12):
-    from greenknobs.search.study._spec import load_spec
+    from greenknobs.search.study import load_spec
 
     STUDIES.mkdir(parents=True, exist_ok=True)
     path = STUDIES / f"{name}.toml"
@@ -148,10 +148,9 @@ def _spec(name: str, sampler: str, seed: int, mode: str, budget: int = 12):
 
 def one(sampler: str, seed: int, mode: str, budget: int = 12) -> dict[str, Any]:
     from greenknobs.objectives import SimulatedPipeline
-    from greenknobs.search.records import _records as rec
-    from greenknobs.search.records._early_stop import CURVE, STOPPED, replay
-    from greenknobs.search.study._confirm import confirm_pareto, confirm_study
-    from greenknobs.search.study._study import open_study, run_study
+    from greenknobs.search import records as rec
+    from greenknobs.search.records import CURVE, STOPPED, replay
+    from greenknobs.search.study import confirm_pareto, confirm_study, open_study, run_study
     from benchmarks.searchbench.core import simulated_hardware
 
     spec = _spec(f"es-{sampler}-{mode}-b{budget}-s{seed}", sampler, seed, mode, budget)
@@ -240,9 +239,9 @@ def summarise(rows: list[dict[str, Any]]) -> None:
 
 
 def real(args: argparse.Namespace) -> None:
-    from greenknobs.search.records import _records as rec
-    from greenknobs.search.records._early_stop import STOPPED, replay
-    from greenknobs.search.study._confirm import confirm_study, confirmed
+    from greenknobs.search import records as rec
+    from greenknobs.search.records import STOPPED, replay
+    from greenknobs.search.study import confirm_study, confirmed
 
     out = []
     for mode, path in (("safe", args.safe), ("off", args.off)):
@@ -285,8 +284,8 @@ def real(args: argparse.Namespace) -> None:
 
 
 def _load(path: Path):
-    from greenknobs.search.records._records import CONFIRM_SUFFIX
-    from greenknobs.search.study._storage import open_storage
+    from greenknobs.search.records import CONFIRM_SUFFIX
+    from greenknobs.search.study import open_storage
 
     import optuna
 
@@ -302,9 +301,9 @@ def monitored(args: argparse.Namespace) -> None:
     less what each stopped run would still have spent (its training after the stop, its re-measurements, its later
     scoring). The oracle bounds any rule: it stops, at its first report and with free scoring, every search run
     that ended infeasible."""
-    from greenknobs.search.records import _records as rec
-    from greenknobs.search.records._early_stop import curve_of, replay, scoring_j
-    from greenknobs.search.study._confirm import confirm_study, confirmed
+    from greenknobs.search import records as rec
+    from greenknobs.search.records import curve_of, replay, scoring_j
+    from greenknobs.search.study import confirm_study, confirmed
 
     rows, stops = [], []
     for path in args.journals:

@@ -70,7 +70,7 @@ def load_task(name: str, pipeline: Any = None):
     """(spec, pipeline, space) of a benchmark task, the estimate meter, the study's space warmed."""
     from greenknobs.objectives import Pipeline
     from greenknobs.objectives.energy import make_meter
-    from greenknobs.search.study._spec import load_spec
+    from greenknobs.search.study import load_spec
 
     if name == "project":
         from benchmarks import project_data
@@ -163,9 +163,9 @@ def _measure_one(i: int, todo: list, task: str, space: Any, pipeline: Any, path:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from greenknobs.search.cli._main import _quiet_libraries
+    from greenknobs.search.cli import quiet_libraries
 
-    _quiet_libraries()
+    quiet_libraries()
     ap = argparse.ArgumentParser()
     ap.add_argument("what", choices=["calibrate", "cost"])
     ap.add_argument("task", choices=sorted(TASKS))

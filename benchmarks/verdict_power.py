@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from greenknobs.search.records import _noise as noise
+from greenknobs.search import records as rec
 
 
 def _fast_holm() -> None:
@@ -43,13 +43,13 @@ ENERGY_SD = 0.07  # a run's own log-joules noise (within a study, test split)
 FLOOR = 0.95
 
 
-def old_rule(cand: dict[int, noise.RunMeasure], base: dict[int, noise.RunMeasure], r: float) -> bool:
+def old_rule(cand: dict[int, rec.RunMeasure], base: dict[int, rec.RunMeasure], r: float) -> bool:
     """The rule of 73b64c3: per-seed ratios, two-sided 95% t intervals, retention low >= floor and saving low > 0."""
     seeds = sorted(set(cand) & set(base))
     if len(seeds) < 2:
         return False
-    sav = noise.t_interval([1 - cand[s].energy_j / base[s].energy_j for s in seeds])
-    ret = noise.t_interval([cand[s].f1 / base[s].f1 for s in seeds])
+    sav = rec.t_interval([1 - cand[s].energy_j / base[s].energy_j for s in seeds])
+    ret = rec.t_interval([cand[s].f1 / base[s].f1 for s in seeds])
     return ret.low >= r and sav.low > 0
 
 
@@ -61,15 +61,15 @@ class World:
         self.own_sd = own_sd
         self.rng = rng
         self.seed_fx: dict[int, tuple[float, float]] = {}
-        self.cand: dict[int, dict[int, noise.RunMeasure]] = {c: {} for c in range(len(truths))}
-        self.base: dict[int, noise.RunMeasure] = {}
+        self.cand: dict[int, dict[int, rec.RunMeasure]] = {c: {} for c in range(len(truths))}
+        self.base: dict[int, rec.RunMeasure] = {}
 
-    def run(self, c: int | None, seed: int) -> noise.RunMeasure:
+    def run(self, c: int | None, seed: int) -> rec.RunMeasure:
         a, b = self.seed_fx.setdefault(seed, (self.rng.gauss(0, SEED_SD), self.rng.gauss(0, ENERGY_SEED_SD)))
         ret, sav = (1.0, 0.0) if c is None else self.truths[c]
         f1 = BASE_F1 * ret + a + self.rng.gauss(0, self.own_sd)
         joules = 1000.0 * (1 - sav) * math.exp(b + self.rng.gauss(0, ENERGY_SD))
-        return noise.RunMeasure(seed, joules, f1)
+        return rec.RunMeasure(seed, joules, f1)
 
     def measure(self, seed: int, targets: list[int | None]) -> None:
         for t in targets:
@@ -91,7 +91,7 @@ def simulate(truths: list[tuple[float, float]], own_sd: float, studies: int, k_f
     for _ in range(studies):
         w = World(truths, own_sd, rng)
         seeds = list(range(100, 100 + max(k_max, old_k)))
-        stats, looks = noise.sequential(w.measure, w.runs, list(range(len(truths))), seeds, k_first, k_max, FLOOR)
+        stats, looks = rec.sequential(w.measure, w.runs, list(range(len(truths))), seeds, k_first, k_max, FLOOR)
         used.append(max(looks))
         new_rec += stats[0].recommended
         any_false_new += any(stats[c].recommended for c in bad)

@@ -236,13 +236,13 @@ class Pipeline:
         if config.get("cpu_threads", 0):
             torch.set_num_threads(config["cpu_threads"])
         try:
-            from greenknobs.objectives.energy import _gpu
+            from greenknobs.objectives import energy
 
             if config.get("power_limit_w", 0):
-                with _gpu.power_limit(config["power_limit_w"], journal=self.power_journal) as read_back_w:
+                with energy.power_limit(config["power_limit_w"], journal=self.power_journal) as read_back_w:
                     yield read_back_w
             elif self.hardware.power_limit_default_w is not None:  # readable: read, never set
-                limit_w, note = _gpu.limit_in_force_w()
+                limit_w, note = energy.limit_in_force_w()
                 if note and notes is not None:
                     notes["power_limit_note"] = note
                 yield limit_w

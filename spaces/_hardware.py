@@ -117,18 +117,18 @@ def detect() -> Hardware:
             f"this process may use {cores} CPU core (its share of the host): fewer threads than that is no change")
 
     gpu_name, power_range, power_default = "", None, None
-    from greenknobs.objectives.energy import _gpu
+    from greenknobs.objectives import energy
 
-    if _gpu.gpu_count() > 0:
-        gpu_name = _gpu.gpu_name(0)
+    if energy.gpu_count() > 0:
+        gpu_name = energy.gpu_name(0)
         try:
-            power_range = _gpu.power_limit_range_w(0)
-            power_default = _gpu.default_power_limit_w(0)
+            power_range = energy.power_limit_range_w(0)
+            power_default = energy.default_power_limit_w(0)
         except Exception as err:  # translated vendor error: the knob is then not applicable, with the reason
             missing["power-limit"] = f"cannot read the power limit range of {gpu_name}: {err}"
         else:
-            if not _gpu.setting_power_limits_allowed():  # read-only: the knob needs the opt-in
-                missing["power-limit"] = _gpu.OPT_IN_MISSING
+            if not energy.setting_power_limits_allowed():  # read-only: the knob needs the opt-in
+                missing["power-limit"] = energy.OPT_IN_MISSING
     else:
         missing["power-limit"] = "needs an NVIDIA GPU visible through NVML; none here"
     return Hardware(

@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from greenknobs._errors import GreenknobsError
     from greenknobs.objectives import Pipeline, TrialFailed, get_task
-    from greenknobs.objectives.energy import _gpu, make_meter
+    from greenknobs.objectives.energy import make_meter
+    from greenknobs.objectives import energy
 
     fixed = tomllib.loads("\n".join(f"{kv.split('=', 1)[0].strip()} = {kv.split('=', 1)[1].strip()}"
                                     for kv in args.fixed.split(",") if kv.strip()))
@@ -144,7 +145,7 @@ def _peak_memory_mib() -> float | None:
 def estimated_phases(source: str, phase_time_s: dict[str, float]) -> list[str]:
     """Phases whose joules are Zeus's instant-power estimate, not the counter: a measured-gpu window no longer than
     SHORT_WINDOW_S may fall back to it (objectives/energy/_zeus.py); every phase of an estimated trial is one."""
-    from greenknobs.objectives.energy._zeus import SHORT_WINDOW_S
+    from greenknobs.objectives.energy import SHORT_WINDOW_S
 
     if source == "measured-gpu":
         return [phase for phase, seconds in phase_time_s.items() if seconds <= SHORT_WINDOW_S]

@@ -24,23 +24,23 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from greenknobs._errors import GreenknobsError
-from greenknobs.search.samplers import _cascade
+from greenknobs.search.samplers import CascadeSampler, PLAN_ATTR, numeric_levels, next_plan
 
 CONTROLS = ("tpe-warm", "gp-warm", "anchored")
 ANCHOR_ATTR = "greenknobs.anchored"  # system attr: {"params": {...}}
 
 
-class ScreenThenSampler(_cascade.CascadeSampler):
+class ScreenThenSampler(CascadeSampler):
     """The cascade's screening stage, then `inner` (TPE or GP) for the rest of the budget: no combination stage."""
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         if "fixed_params" not in trial.system_attrs and not trial.params:
             others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
-            plan = _cascade.next_plan(others, self.space, self.budget, self.baseline_runs)
+            plan = next_plan(others, self.space, self.budget, self.baseline_runs)
             if plan is not None and plan[0] == "screen":
                 params = self.space.params_of(self.space.complete(plan[1]))
                 self._plans[trial._trial_id] = params
-                study._storage.set_trial_system_attr(trial._trial_id, _cascade.PLAN_ATTR,
+                study._storage.set_trial_system_attr(trial._trial_id, PLAN_ATTR,
                                                      {"stage": "screen", "params": params})
                 return
         self.inner.before_trial(study, trial)
@@ -59,7 +59,7 @@ class AnchoredRandomSampler(BaseSampler):
 
     def _levels(self, knob: Any) -> list[Any]:
         values = list(knob.choices or knob.values) if knob.kind in ("categorical", "bool") else \
-            _cascade._numeric_levels(knob) if knob.kind == "float" else list(range(int(knob.low), int(knob.high) + 1))
+            numeric_levels(knob) if knob.kind == "float" else list(range(int(knob.low), int(knob.high) + 1))
         if knob.kind == "float" and knob.step:
             n = int(round((knob.high - knob.low) / knob.step))
             values = [round(knob.low + i * knob.step, 10) for i in range(n + 1)]

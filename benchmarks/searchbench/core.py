@@ -57,7 +57,7 @@ def make_strategy(name: str, sampler_seed: int, space: Any, spec: Any) -> optuna
 
 
 def load_spec(task: str, name: str, budget: int, rep: int, storage: str):
-    from greenknobs.search.study._spec import load_spec as _load
+    from greenknobs.search.study import load_spec as _load
 
     spec = _load(STUDY_FILES[task])
     spec.name, spec.storage, spec.n_trials, spec.seed = name, storage, budget, training_seed(rep)
@@ -71,7 +71,7 @@ def load_spec(task: str, name: str, budget: int, rep: int, storage: str):
 def hv_gained(points: Sequence[tuple[float, float]], floor: float) -> float:
     """Area dominated by (energy ratio, F1 share) points in the box [0, 1] × [floor, ∞) (energy minimized, share
     maximized), reference (1.0, floor)."""
-    from greenknobs.search.analysis._front import hypervolume_2d
+    from greenknobs.search.analysis import hypervolume_2d
 
     return hypervolume_2d([(e, -s) for e, s in points], (1.0, -floor))
 
@@ -107,7 +107,7 @@ class StudyScore:
 
 def score_study(study: optuna.Study, strategy: str, budget: int, rep: int, truth: Callable | None = None,
                 confirmed: Mapping[int, Any] | None = None, confirm_j: float = 0.0) -> StudyScore:
-    from greenknobs.search.records import _records as rec
+    from greenknobs.search import records as rec
 
     floor = rec.noise_floor(study)
     base_e, base_f1 = floor.energy_j[0], floor.f1[0]
@@ -205,9 +205,8 @@ def simulated_hardware():
 def sim_study(sim: Any, task: str, strategy: str, budget: int, rep: int, *, confirm: bool = True,
               timer: Timer | None = None, keep_study: bool = False) -> StudyScore | optuna.Study:
     from greenknobs.objectives import SimulatedPipeline
-    from greenknobs.search.records import _records as rec
-    from greenknobs.search.study._confirm import confirm_pareto, confirm_study
-    from greenknobs.search.study._study import open_study, run_study
+    from greenknobs.search import records as rec
+    from greenknobs.search.study import confirm_pareto, confirm_study, open_study, run_study
 
     spec = load_spec(task, f"{task}-{strategy}-b{budget}-r{rep}", budget, rep, ":memory:")
     pipeline = SimulatedPipeline(spec.task, sim.respond, hardware=simulated_hardware(), num_labels=NUM_LABELS[task])

@@ -353,8 +353,8 @@ def charged_time_s(task: str, row: dict[str, Any]) -> float | None:
         return None
     import optuna
 
-    from greenknobs.search.records import _records as rec
-    from greenknobs.search.study._storage import open_storage
+    from greenknobs.search import records as rec
+    from greenknobs.search.study import open_storage
 
     study = optuna.load_study(study_name=path.stem, storage=open_storage(f"journal:{path}", create=False))
     results = [(rec.result_of(t), rec.budget_runs(t)) for t in study.get_trials(deepcopy=False)]

@@ -12,19 +12,18 @@
 from __future__ import annotations
 
 from greenknobs.objectives.energy._factory import make_meter
-from greenknobs.objectives.energy._gpu import current_power_limit_w, gpu_count, gpu_name, power_limit, power_limit_range_w
+from greenknobs.objectives.energy._gpu import (
+    OPT_IN_MISSING, POWER_LIMIT_TOLERANCE_W, SET_POWER_LIMITS_ENV, current_power_limit_w, default_power_limit_w,
+    gpu_count, gpu_name, limit_in_force_w, nvml_index, power_limit, power_limit_range_w, restore_command,
+    set_power_limit_w, setting_power_limits_allowed,
+)
 from greenknobs.objectives.energy._hardware import hardware_summary
-from greenknobs.objectives.energy._meter import SOURCES, EnergyMeter, EnergyReading
+from greenknobs.objectives.energy._meter import EnergyMeter, EnergyReading, SOURCES
+from greenknobs.objectives.energy._zeus import SHORT_WINDOW_S
 
 __all__ = [
-    "SOURCES",
-    "current_power_limit_w",
-    "EnergyMeter",
-    "EnergyReading",
-    "gpu_count",
-    "gpu_name",
-    "hardware_summary",
-    "make_meter",
-    "power_limit",
-    "power_limit_range_w",
+    "EnergyMeter", "EnergyReading", "OPT_IN_MISSING", "POWER_LIMIT_TOLERANCE_W", "SET_POWER_LIMITS_ENV",
+    "SHORT_WINDOW_S", "SOURCES", "current_power_limit_w", "default_power_limit_w", "gpu_count", "gpu_name",
+    "hardware_summary", "limit_in_force_w", "make_meter", "nvml_index", "power_limit", "power_limit_range_w",
+    "restore_command", "set_power_limit_w", "setting_power_limits_allowed",
 ]

@@ -14,14 +14,13 @@ from typing import Any
 
 import optuna
 
-from greenknobs.search.records import _noise as noise
-from greenknobs.search.records import _records as rec
+from greenknobs.search import records as rec
 
 
 @dataclass(frozen=True)
 class BreakEven:
     trial: int
-    saved_j: noise.Interval  # joules saved per run, with the 95% interval of the paired saving
+    saved_j: rec.Interval  # joules saved per run, with the 95% interval of the paired saving
     study_j: float  # what the study spent: search and confirmation
     runs: float  # study_j / saved_j.mean
     runs_low: float | None  # study_j / saved_j.high
@@ -66,7 +65,7 @@ def break_even(study: optuna.Study) -> list[BreakEven]:
         if not p.recommended or p.saving.mean <= 0:
             continue
         base_j = p.baseline_energy_j.mean
-        saved = noise.Interval(base_j * p.saving.mean, None if p.saving.low is None else base_j * p.saving.low,
+        saved = rec.Interval(base_j * p.saving.mean, None if p.saving.low is None else base_j * p.saving.low,
                                None if p.saving.high is None else base_j * p.saving.high, None)
         low = spent / saved.high if saved.high is not None and saved.high > 0 else None
         high = spent / saved.low if saved.low is not None and saved.low > 0 else None

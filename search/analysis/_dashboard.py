@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 
 from greenknobs._errors import GreenknobsError
 from greenknobs.search.analysis._figures import hypervolume_figure, pareto_figure, phase_energy_figure
-from greenknobs.search.records._constraints import constraint_values, satisfies_constraints
+from greenknobs.search.records import constraint_values, satisfies_constraints
 
 # Stable ids: optuna-dashboard keys a pushed figure by id (study system attrs "dashboard:plot_data:<id>:<chunk>"),
 # so pushing again overwrites these three instead of adding copies.

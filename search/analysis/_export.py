@@ -24,10 +24,9 @@ from optuna.trial import FrozenTrial
 
 from greenknobs._errors import GreenknobsError
 from greenknobs.search.analysis._outdir import marker_name, replacing_folder
-from greenknobs.search.records import _noise as noise
-from greenknobs.search.records import _records as rec
-from greenknobs.search.records._records import SPEC_ATTR, baseline_config, knob_differences
-from greenknobs.search.study._confirm import confirmed
+from greenknobs.search import records as rec
+from greenknobs.search.records import SPEC_ATTR, baseline_config, knob_differences
+from greenknobs.search.study import confirmed
 from greenknobs.spaces import ConfigFile, atomic_write_text, write_config_file
 
 MARKER = marker_name("export")  # present in every folder export wrote; the licence to replace it
@@ -45,7 +44,7 @@ class Entry:
 
     trial: FrozenTrial
     changed: dict[str, Any]
-    paired: noise.Paired | None
+    paired: rec.Paired | None
 
     @property
     def number(self) -> int:
@@ -72,7 +71,7 @@ class Entry:
         return f"trial-{self.number}.toml" if self.recommended else f"{CANDIDATES}/trial-{self.number}.toml"
 
     @property
-    def runs(self) -> list[noise.RunMeasure]:
+    def runs(self) -> list[rec.RunMeasure]:
         return rec.runs_of(self.trial)
 
 
@@ -124,13 +123,13 @@ def pick(entries: list[Entry], min_f1_retention: float | None = None, max_energy
     if max_energy_j is not None:
         why.append(f"needs at most {best.paired.energy_j.high:,.1f} J (needed ≤ {max_energy_j:,.1f} J)")
     return best, (f"trial {best.number}: the cheapest of {len(ok)} confirmed configuration(s) meeting your "
-                  f"constraint, {noise.saving_text(v.saving.mean)}; it " + " and ".join(why)
+                  f"constraint, {rec.saving_text(v.saving.mean)}; it " + " and ".join(why)
                   + f", over {v.n} paired test seeds")
 
 
-def _verdicts_at(study: optuna.Study, entries: list[Entry], floor: float) -> dict[int, noise.Paired]:
+def _verdicts_at(study: optuna.Study, entries: list[Entry], floor: float) -> dict[int, rec.Paired]:
     """The confirmation's verdicts replayed at another floor, over the same runs and looks."""
-    from greenknobs.search.study._confirm import CONFIRMED_ATTR, confirm_study, measures
+    from greenknobs.search.study import CONFIRMED_ATTR, confirm_study, measures
 
     stored = study.user_attrs.get(CONFIRMED_ATTR, {})
     base = rec.baseline_trial(study)
@@ -139,7 +138,7 @@ def _verdicts_at(study: optuna.Study, entries: list[Entry], floor: float) -> dic
         return {}
     runs = measures(twin)
     cands = {e.number: runs.get(e.number, {}) for e in entries}
-    return noise.decide(cands, runs.get(base.number, {}), floor, stored["seeds"], stored.get("looks"),
+    return rec.decide_verdicts(cands, runs.get(base.number, {}), floor, stored["seeds"], stored.get("looks"),
                         stored.get("k_max"))
 
 
@@ -170,14 +169,14 @@ def export_pareto(study: optuna.Study, out_dir: str | os.PathLike, *, min_f1_ret
     return files, chosen[1] if chosen else None
 
 
-def _interval(iv: noise.Interval, scale: float = 100.0, digits: int = 2) -> dict[str, Any]:
+def _interval(iv: rec.Interval, scale: float = 100.0, digits: int = 2) -> dict[str, Any]:
     out = {"mean": round(scale * iv.mean, digits)}
     if iv.low is not None:
         out.update(low=round(scale * iv.low, digits), high=round(scale * iv.high, digits), std=round(scale * iv.std, digits))
     return out
 
 
-def _measured(study: optuna.Study, e: Entry, floor: noise.NoiseFloor | None) -> dict[str, Any]:
+def _measured(study: optuna.Study, e: Entry, floor: rec.NoiseFloor | None) -> dict[str, Any]:
     ua = e.trial.user_attrs
     runs = e.runs
     m: dict[str, Any] = {
@@ -194,7 +193,7 @@ def _measured(study: optuna.Study, e: Entry, floor: noise.NoiseFloor | None) -> 
     p = e.paired
     if p is not None and p.n:
         m["confirmation"] = {
-            "split": "test", "paired_seeds": list(p.seeds), "confidence": noise.CONFIDENCE,
+            "split": "test", "paired_seeds": list(p.seeds), "confidence": rec.CONFIDENCE,
             "energy_saved_pct": _interval(p.saving), "f1_retention_pct": _interval(p.retention),
             "energy_j": _interval(p.energy_j, 1.0, 3), "f1": _interval(p.f1, 1.0, 6),
             "baseline_energy_j": _interval(p.baseline_energy_j, 1.0, 3), "baseline_f1": _interval(p.baseline_f1, 1.0, 6),
@@ -205,7 +204,7 @@ def _measured(study: optuna.Study, e: Entry, floor: noise.NoiseFloor | None) -> 
     return m
 
 
-def _write_config(path: Path, study: optuna.Study, e: Entry, spec: dict[str, Any], floor: noise.NoiseFloor | None,
+def _write_config(path: Path, study: optuna.Study, e: Entry, spec: dict[str, Any], floor: rec.NoiseFloor | None,
                   picked: str | None = None) -> None:
     result = rec.result_of(e.trial)
     seed = result.seed if result is not None else spec.get("seed")
@@ -218,8 +217,8 @@ def _write_config(path: Path, study: optuna.Study, e: Entry, spec: dict[str, Any
              "measured)"}.get(m["energy_source"], f"measured ({m['energy_source']})")
     if e.recommended:
         verdict = (f"RECOMMENDED: on the test split at paired seeds {', '.join(map(str, e.paired.seeds))}, "
-                   f"{noise.interval_text(e.paired.saving, 'saving')}; it kept "
-                   f"{noise.interval_text(e.paired.retention, 'retention')}.")
+                   f"{rec.interval_text(e.paired.saving, 'saving')}; it kept "
+                   f"{rec.interval_text(e.paired.retention, 'retention')}.")
     else:
         verdict = f"CANDIDATE, NOT RECOMMENDED: {e.reason}."
     runs = e.runs
@@ -237,11 +236,11 @@ def _write_config(path: Path, study: optuna.Study, e: Entry, spec: dict[str, Any
     write_config_file(path, ConfigFile(knobs=dict(config), task=task, seed=seed, measured=m), header=header)
 
 
-def _pm(iv: noise.Interval, fmt: str) -> str:
+def _pm(iv: rec.Interval, fmt: str) -> str:
     return format(iv.mean, fmt) + (f" ± {format(iv.std, fmt)}" if iv.std is not None else "")
 
 
-def index_markdown(study: optuna.Study, entries: list[Entry], floor: noise.NoiseFloor | None, word: str,
+def index_markdown(study: optuna.Study, entries: list[Entry], floor: rec.NoiseFloor | None, word: str,
                    chosen: tuple[Entry, str] | None = None) -> str:
     recommended = [e for e in entries if e.recommended]
     others = [e for e in entries if not e.recommended]
@@ -262,7 +261,7 @@ def index_markdown(study: optuna.Study, entries: list[Entry], floor: noise.Noise
               "paired with the baseline: F1 on F1 − floor × F1_baseline, energy on log(J / J_baseline), the noise "
               "pooled over every candidate and seed. *Recommended* = both one-sided Student-t tests pass (F1 kept "
               f"above the floor, energy saved above 0) at the study's false-recommendation rate of "
-              f"{100 * noise.ALPHA:g}%, with Holm's correction across the candidates and α spent over the looks. "
+              f"{100 * rec.ALPHA:g}%, with Holm's correction across the candidates and α spent over the looks. "
               "Intervals are 95% Student-t intervals on the pooled spread. The baseline configuration is never "
               "listed.", ""]
     if chosen is not None:
@@ -274,8 +273,8 @@ def index_markdown(study: optuna.Study, entries: list[Entry], floor: noise.Noise
                   f"| {unit} | F1 (test) | file |", "|---:|---|---|---|---|---:|---:|---|"]
         for e in recommended:
             p = e.paired
-            lines.append(f"| {e.number} | {_knobs(e)} | {noise.interval_text(p.saving, 'saving')} | "
-                         f"{noise.interval_text(p.retention, 'retention')} | {', '.join(map(str, p.seeds))} | "
+            lines.append(f"| {e.number} | {_knobs(e)} | {rec.interval_text(p.saving, 'saving')} | "
+                         f"{rec.interval_text(p.retention, 'retention')} | {', '.join(map(str, p.seeds))} | "
                          f"{_pm(p.energy_j, ',.1f')} | {_pm(p.f1, '.4f')} | [{e.file}]({e.file}) |")
         from greenknobs.search.analysis._break_even import break_even
 
@@ -292,7 +291,7 @@ def index_markdown(study: optuna.Study, entries: list[Entry], floor: noise.Noise
         for e in others:
             ua = e.trial.user_attrs
             runs = len(e.runs)
-            search = (f"{noise.saving_text(ua.get('energy_reduction_pct', 0) / 100)}, "
+            search = (f"{rec.saving_text(ua.get('energy_reduction_pct', 0) / 100)}, "
                       f"{ua.get('f1_retention_pct', 0):.1f}% of the F1, "
                       + (f"mean of {runs} runs" if runs > 1 else "measured once"))
             lines.append(f"| {e.number} | {_knobs(e)} | {search} | {e.reason} | [{e.file}]({e.file}) |")

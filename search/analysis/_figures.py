@@ -15,8 +15,7 @@ import plotly.graph_objects as go
 
 from greenknobs.objectives import PIPELINE_PHASES
 from greenknobs.search.analysis._front import hypervolume_history, hypervolume_reference, pareto_rows, phase_energy_rows
-from greenknobs.search.records._records import energy_label, is_estimated, min_f1_retention
-from greenknobs.search.records._noise import saving_text
+from greenknobs.search.records import energy_label, is_estimated, min_f1_retention, saving_text
 
 __all__ = ["figure_html", "hypervolume_figure", "hypervolume_history", "pareto_figure", "pareto_rows",
            "phase_energy_figure", "phase_energy_rows"]

@@ -10,8 +10,8 @@ import optuna
 from optuna.trial import TrialState
 
 from greenknobs.objectives import PIPELINE_PHASES
-from greenknobs.search.records import _records as rec
-from greenknobs.search.records._records import baseline_config, completed, knob_differences
+from greenknobs.search import records as rec
+from greenknobs.search.records import baseline_config, completed, knob_differences
 
 
 def pareto_rows(study: optuna.Study) -> list[dict[str, Any]]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from greenknobs.objectives import Pipeline, task_from
-from greenknobs.spaces import KNOBS
-from greenknobs.spaces._knob import _fmt
-from greenknobs.spaces._space import cost_note
+from greenknobs.spaces import KNOBS, format_value, cost_note
 
 
 def knob_rows(task: str | None = None) -> list[dict[str, Any]]:
@@ -20,13 +18,13 @@ def knob_rows(task: str | None = None) -> list[dict[str, Any]]:
         if st.reason is not None:
             applies, why = "no", st.reason
         elif st.value_reasons:
-            left = ", ".join(_fmt(v) for v in st.value_reasons)
+            left = ", ".join(format_value(v) for v in st.value_reasons)
             applies, why = "partly", f"{left} left out: {'; '.join(sorted(set(st.value_reasons.values())))}"
         else:
             applies, why = "yes", ""
         applies, why = cost_note(st, applies, why)
         rows.append({
-            "name": k.name, "phase": k.phase, "kind": k.kind, "domain": k.domain_text(), "baseline": _fmt(k.baseline),
+            "name": k.name, "phase": k.phase, "kind": k.kind, "domain": k.domain_text(), "baseline": format_value(k.baseline),
             "unit": k.unit, "applies": applies, "why": why, "help": k.help,
             "condition": k.condition.describe() if k.condition else "",
         })

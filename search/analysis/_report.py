@@ -19,11 +19,8 @@ from optuna.trial import TrialState
 
 from greenknobs._errors import GreenknobsError
 from greenknobs.search.analysis._outdir import marker_name, replacing_folder
-from greenknobs.search.records import _effects as fx
-from greenknobs.search.records import _early_stop as es
-from greenknobs.search.records import _noise as noise
-from greenknobs.search.records import _records as rec
-from greenknobs.search.records._records import SPEC_ATTR, baseline_config, is_estimated, knob_differences, min_f1_retention
+from greenknobs.search import records as rec
+from greenknobs.search.records import SPEC_ATTR, baseline_config, is_estimated, knob_differences, min_f1_retention
 
 MARKER = marker_name("report")  # in every folder report wrote: the licence to replace it
 VERDICTS = ("compounds", "overlap", "conflict", "synergy")
@@ -32,7 +29,7 @@ VERDICTS = ("compounds", "overlap", "conflict", "synergy")
 # -- analysis -------------------------------------------------------------------------------------------------
 def analyse(study: optuna.Study) -> dict[str, Any]:
     """Every number the report shows, as plain data (also written as report.json)."""
-    from greenknobs.search.study._confirm import confirmed
+    from greenknobs.search.study import confirmed
 
     base_trial = rec.baseline_trial(study)
     if base_trial is None:
@@ -40,7 +37,7 @@ def analyse(study: optuna.Study) -> dict[str, Any]:
                               "with: run `greenknobs run` first")
     base_cfg = baseline_config(study)
     trials = study.get_trials(deepcopy=False)
-    effects = fx.effects_of(trials, base_cfg)
+    effects = rec.effects_of(trials, base_cfg)
     ref = effects.reference
     done = [t for t in trials if t.state == TrialState.COMPLETE]
     roles = {r: sum(1 for t in done if rec.role_of(t) == r) for r in ("baseline", "search", "repeat")}
@@ -86,26 +83,26 @@ def early_stopping(study: optuna.Study, trials: list, floor: Any) -> dict[str, A
     replay of the rules over the completed monitored trials: how many they would have stopped that ended feasible."""
     stopped = []
     for t in trials:
-        s = t.user_attrs.get(es.STOPPED)
+        s = t.user_attrs.get(rec.STOPPED)
         if t.state == TrialState.PRUNED and s:
-            projected = es.projected_j(t)
+            projected = rec.projected_j(t)
             stopped.append({"trial": t.number, "rule": s["rule"], "at": s["at"], "reason": s["reason"],
                             "spent_j": rec.spent_j(t), "projected_j": projected,
                             "saved_j": max(0.0, projected - rec.spent_j(t)) if projected else None})
     replays = {}
     if floor is not None:
         for mode in ("safe", "aggressive"):
-            got = es.replay(trials, floor, mode)
+            got = rec.replay(trials, floor, mode)
             replays[mode] = {"monitored": len(got), "would_stop": [r.trial for r in got if r.stop],
                              "false_stops": [r.trial for r in got if r.false_stop],
                              "would_save_j": sum(r.energy_j - r.spent_j for r in got if r.stop)}
     return {"mode": study.user_attrs.get(SPEC_ATTR, {}).get("early_stop"), "stopped": stopped,
             "saved_j": sum(s["saved_j"] or 0.0 for s in stopped),
-            "monitor_j": sum(es.scoring_j(t) for t in trials), "study_j": sum(rec.spent_j(t) for t in trials),
+            "monitor_j": sum(rec.scoring_j(t) for t in trials), "study_j": sum(rec.spent_j(t) for t in trials),
             "replay": replays}
 
 
-def _level_order(item: tuple[fx.Level, fx.Group]) -> tuple:
+def _level_order(item: tuple[rec.Level, rec.Group]) -> tuple:
     from greenknobs.spaces import KNOBS
 
     names = [k.name for k in KNOBS]
@@ -113,16 +110,16 @@ def _level_order(item: tuple[fx.Level, fx.Group]) -> tuple:
     return (names.index(knob) if knob in names else len(names), str(type(value)), value)
 
 
-def _single_row(level: fx.Level, g: fx.Group, ref: fx.Reference) -> dict[str, Any]:
+def _single_row(level: rec.Level, g: rec.Group, ref: rec.Reference) -> dict[str, Any]:
     knob, value = level
-    tol = fx.tolerance(ref, 1)
+    tol = rec.tolerance(ref, 1)
     verdict = "saves" if g.saving > tol else "costs" if g.saving < -tol else "within noise"
-    return {"knob": knob, "phase": fx.phase_of(knob), "value": value, "runs": list(g.runs), "n": g.n,
+    return {"knob": knob, "phase": rec.phase_of(knob), "value": value, "runs": list(g.runs), "n": g.n,
             "saving": g.saving, "saving_std": g.saving_std, "f1": g.f1, "f1_change": g.f1 - ref.f1,
             "f1_std": g.f1_std, "feasible": g.feasible, "verdict": verdict, "tolerance": tol}
 
 
-def _cascade_row(c: fx.Cascade) -> dict[str, Any]:
+def _cascade_row(c: rec.Cascade) -> dict[str, Any]:
     return {"runs": list(c.group.runs), "changed": c.group.changes, "phases": c.phases, "n": c.group.n,
             "observed": c.observed, "observed_std": c.group.saving_std, "predicted": c.predicted,
             "singles": {f"{k}={v}": s for (k, v), s in c.singles.items()},
@@ -163,7 +160,7 @@ def _pct(x: float | None, signed: bool = True) -> str:
     """A saving in words ("52.6% less energy"), or a plain share ("96.2%") with signed=False."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "—"
-    return noise.saving_text(x) if signed else f"{100 * x:.1f}%"
+    return rec.saving_text(x) if signed else f"{100 * x:.1f}%"
 
 
 def _knobs(changed: dict[str, Any]) -> str:
@@ -203,9 +200,9 @@ def report_markdown(a: dict[str, Any]) -> str:
         lines.append("No candidate yet: no trial saved a measurable amount of energy above the F1 floor.")
     lines += ["", "![Pareto front](pareto.png)", "", "![Energy by phase](phase_energy.png)"]
     lines += ["", "## Single-knob effects", ""]
-    tol1 = fx.tolerance(_ref(a), 1)
+    tol1 = rec.tolerance(_ref(a), 1)
     sigma = (f"{_pct(ref['noise'], False)} (std of the baseline's {len(ref['runs'])} runs)"
-             if not ref["noise_assumed"] else f"unknown — one baseline run; {_pct(fx.DEFAULT_NOISE, False)} assumed")
+             if not ref["noise_assumed"] else f"unknown — one baseline run; {_pct(rec.DEFAULT_NOISE, False)} assumed")
     lines += [f"Trials that differ from the baseline in exactly one knob, at that value. Savings are against the mean "
               f"of the baseline runs ({ref['energy_j']:,.1f} {j}, F1 {ref['f1']:.4f}). Noise floor σ = {sigma}; "
               f"a saving within ±2σ√2 = ±{100 * tol1:.1f} points is \"within noise\".", ""]
@@ -252,9 +249,9 @@ def report_markdown(a: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _ref(a: dict[str, Any]) -> fx.Reference:
+def _ref(a: dict[str, Any]) -> rec.Reference:
     r = a["reference"]
-    return fx.Reference(tuple(r["runs"]), r["energy_j"], r["energy_std"], r["f1"], r["f1_std"])
+    return rec.Reference(tuple(r["runs"]), r["energy_j"], r["energy_std"], r["f1"], r["f1_std"])
 
 
 def _baseline_runs(a: dict[str, Any], j: str) -> list[str]:
@@ -281,8 +278,8 @@ def _headline(a: dict[str, Any], j: str) -> list[str]:
             top = max(recommended, key=lambda p: p["confirmed"]["saving"]["mean"])
             c = top["confirmed"]
             out.append(f"- Recommended after paired confirmation on the test split: trial {top['trial']} — "
-                       f"{noise.interval_text(noise.Interval.from_dict(c['saving']), 'saving')}, keeping "
-                       f"{noise.interval_text(noise.Interval.from_dict(c['retention']), 'retention')} "
+                       f"{rec.interval_text(rec.Interval.from_dict(c['saving']), 'saving')}, keeping "
+                       f"{rec.interval_text(rec.Interval.from_dict(c['retention']), 'retention')} "
                        f"({len(c['seeds'])} paired seeds).")
         elif any(p["confirmed"] for p in a["pareto"]):
             out.append("- After paired confirmation on the test split, no candidate is recommended (see why below).")
@@ -292,7 +289,7 @@ def _headline(a: dict[str, Any], j: str) -> list[str]:
         out.append("- No candidate yet.")
     ref = a["reference"]
     if ref["noise_assumed"]:
-        out.append(f"- Noise floor unknown (one baseline run): verdicts assume σ = {_pct(fx.DEFAULT_NOISE, False)}.")
+        out.append(f"- Noise floor unknown (one baseline run): verdicts assume σ = {_pct(rec.DEFAULT_NOISE, False)}.")
     else:
         out.append(f"- Noise floor σ = {_pct(ref['noise'], False)} of the baseline's joules over {len(ref['runs'])} runs"
                    + ("; savings smaller than that are not shown to be real." if ref["noise"] > 0.02 else "."))
@@ -315,8 +312,8 @@ def _confirmed_cell(s: dict[str, Any] | None) -> str:
     if not s["seeds"]:
         return s["reason"]
     mark = "**recommended**" if s["recommended"] else "not recommended"
-    return (f"{mark}: {noise.interval_text(noise.Interval.from_dict(s['saving']), 'saving')}, kept "
-            f"{noise.interval_text(noise.Interval.from_dict(s['retention']), 'retention')}, {len(s['seeds'])} seeds — "
+    return (f"{mark}: {rec.interval_text(rec.Interval.from_dict(s['saving']), 'saving')}, kept "
+            f"{rec.interval_text(rec.Interval.from_dict(s['retention']), 'retention')}, {len(s['seeds'])} seeds — "
             f"{s['reason']}")
 
 
@@ -364,7 +361,7 @@ def _net_line(e: dict[str, Any], j: str) -> str:
         head = (f"Net: the stops saved about {saved_j:,.1f} {j} (projected) against the scoring's {monitor_j:,.1f} "
                 f"{j}")
     net = (saved_j - monitor_j) / off_j if off_j > 0 else 0.0
-    line = (f"{head}: **{noise.saving_text(net)}** than the same runs without early stopping (the noise floor and "
+    line = (f"{head}: **{rec.saving_text(net)}** than the same runs without early stopping (the noise floor and "
             f"the search, confirmation apart: about {off_j:,.1f} {j})")
     if net < 0:
         line += ("; on a study of this shape `early_stop = \"off\"` spends less (benchmarks/README.md, "

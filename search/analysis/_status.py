@@ -7,10 +7,9 @@ from typing import Any
 
 import optuna
 
-from greenknobs.search.records import _noise as noise
-from greenknobs.search.records import _records as rec
+from greenknobs.search import records as rec
 from greenknobs.search.analysis._break_even import break_even
-from greenknobs.search.study._confirm import confirm_study, confirmed
+from greenknobs.search.study import confirm_study, confirmed
 
 
 def study_status(study: optuna.Study) -> dict[str, Any]:
@@ -69,11 +68,11 @@ def status_text(study: optuna.Study) -> str:
         runs = s["best_runs"]
         how = f"mean of {runs} runs" if runs > 1 else "measured once"
         lines.append(f"best candidate (validation, {how}): trial {s['best_trial']}, "
-                     f"{noise.saving_text(s['best_energy_reduction_pct'] / 100)} at {s['best_f1_retention_pct']:.1f}% "
+                     f"{rec.saving_text(s['best_energy_reduction_pct'] / 100)} at {s['best_f1_retention_pct']:.1f}% "
                      "of the baseline F1")
     stats = confirmed(study)
     if stats:
-        from greenknobs.search.study._confirm import confirm_text
+        from greenknobs.search.study import confirm_text
 
         lines.append(confirm_text(study, stats))
     elif s["pareto_size"]:

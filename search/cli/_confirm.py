@@ -31,8 +31,7 @@ def progress_line(t) -> None:
 def run(args) -> int:
     from greenknobs.search.cli._run import load
     from greenknobs.search.cli._status import open_existing
-    from greenknobs.search.study._confirm import confirm_pareto, confirm_text
-    from greenknobs.search.study._study import open_study
+    from greenknobs.search.study import confirm_pareto, confirm_text, open_study
 
     open_existing(args)  # a missing study is an error here, not a new empty study
     ctx = open_study(load(args))

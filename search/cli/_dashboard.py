@@ -14,7 +14,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from greenknobs.search.cli._status import open_existing
-    from greenknobs.search.analysis._dashboard import check_port, serve
+    from greenknobs.search.analysis import check_port, serve
 
     check_port(args.port)
     study = open_existing(args)

@@ -21,7 +21,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from greenknobs.search.analysis._export import export_pareto
+    from greenknobs.search.analysis import export_pareto
     from greenknobs.search.cli._status import open_existing, out_folder
 
     study = open_existing(args)

@@ -11,7 +11,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from greenknobs.search.analysis._knobs import knob_rows
+    from greenknobs.search.analysis import knob_rows
 
     rows = knob_rows(args.task)
     if args.json:

@@ -14,7 +14,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from greenknobs.search.analysis._report import build_report
+    from greenknobs.search.analysis import build_report
     from greenknobs.search.cli._status import open_existing, out_folder
 
     study = open_existing(args)

@@ -29,7 +29,7 @@ def add_parser(sub) -> None:
 
 
 def load(args):
-    from greenknobs.search.study._spec import load_spec
+    from greenknobs.search.study import load_spec
 
     spec = load_spec(args.study)
     if getattr(args, "study_name", None):
@@ -58,11 +58,9 @@ def run(args) -> int:
     import signal
     import sys
 
-    from greenknobs.search.analysis._status import status_text
+    from greenknobs.search.analysis import status_text
     from greenknobs.search.cli._confirm import progress_line
-    from greenknobs.search.study._confirm import confirm_text
-    from greenknobs.search.study._run import run as run_study_file
-    from greenknobs.search.study._storage import _redact
+    from greenknobs.search.study import confirm_text, run as run_study_file, redact
 
     check_counts(args)
     spec = load(args)
@@ -75,7 +73,7 @@ def run(args) -> int:
             continue  # done, or stopped by the signal passed on to it
         why = f"killed by {_signal_name(-code)}" if code < 0 else f"exited with status {code}"
         print(f"greenknobs: worker w{i + 1} {why}", file=sys.stderr)
-    print(f"study '{spec.name}' in {_redact(spec.storage_url())}: {out.finished}/{out.budget} runs finished")
+    print(f"study '{spec.name}' in {redact(spec.storage_url())}: {out.finished}/{out.budget} runs finished")
     print(status_text(out.ctx.study))
     if out.interrupted:
         return 130

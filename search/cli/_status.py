@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
 def open_existing(args):
     """The study a read-only command names: from the study file (name, storage), flags overriding."""
     from greenknobs.search.cli._run import load
-    from greenknobs.search.study._study import load_study
+    from greenknobs.search.study import load_study
 
     spec = load(args)
     return load_study(spec.name, spec.storage_url())
@@ -34,7 +34,7 @@ def out_folder(args, what: str) -> Path:
 
 
 def run(args) -> int:
-    from greenknobs.search.analysis._status import status_text, study_status
+    from greenknobs.search.analysis import status_text, study_status
 
     study = open_existing(args)
     print(json.dumps(study_status(study), indent=2) if args.json else status_text(study))

@@ -25,8 +25,7 @@ def add_energy_options(p) -> None:
 
 
 def run(args) -> int:
-    from greenknobs.search.study._progress import ProgressPrinter
-    from greenknobs.search.study._trial import run_trial
+    from greenknobs.search.study import ProgressPrinter, run_trial
 
     try:
         result = run_trial(args.config, task=args.task, seed=args.seed, split=args.split, energy=args.energy,

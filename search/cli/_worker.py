@@ -16,10 +16,8 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from greenknobs.search.cli._run import check_counts, load
-    from greenknobs.search.study._storage import _redact
-    from greenknobs.search.study._study import open_study, run_study, still_running
-    from greenknobs.search.study._workers import (check_shared_storage, heartbeat_for, joined_as_worker,
-                                                  sigterm_interrupts, worker_of)
+    from greenknobs.search.study import redact, open_study, run_study, still_running
+    from greenknobs.search.study import check_shared_storage, heartbeat_for, joined_as_worker, sigterm_interrupts, worker_of
 
     check_counts(args)
     spec = load(args)
@@ -37,6 +35,6 @@ def run(args) -> int:
     who = f"worker {me.identity} (sampler seed {me.seed})"
     running = still_running(ctx.study)
     elsewhere = f", {running} still running on other workers" if running else ""
-    print(f"{who}: study '{spec.name}' in {_redact(url)}: {outcome['finished']}/{outcome['budget']} runs finished"
+    print(f"{who}: study '{spec.name}' in {redact(url)}: {outcome['finished']}/{outcome['budget']} runs finished"
           f"{elsewhere}")
     return 0

@@ -3,14 +3,39 @@
 The vocabulary every other room of `greenknobs.search` reads (as `optuna.trial` sits below `optuna.samplers`): the
 samplers plan from it, the study engine writes it, the analysis summarises it."""
 
-from greenknobs.search.records._effects import Effects, effects_of, level_key, predicted_saving
+from greenknobs.search.records._constraints import (
+    constraint_values, metric_names, satisfies_constraints, set_constraints,
+)
+from greenknobs.search.records._early_stop import (
+    CURVE, Point, STOPPED, StopRun, curve_of, decide as decide_stop, feasible_of, history_of, projected_j, replay,
+    scoring_j,
+)
+from greenknobs.search.records._effects import (
+    Cascade, DEFAULT_NOISE, Effects, Group, Level, Reference, effects_of, level_key, phase_of, predicted_saving,
+    tolerance,
+)
+from greenknobs.search.records._noise import (
+    ALPHA, CONFIDENCE, Interval, MIN_POOLED_DOF, NoiseFloor, Paired, RE_MEASURE_RUNS, RunMeasure, SCREEN_ALPHA,
+    Spread, Verdict, alpha_spent, cells_of, decide as decide_verdicts, floor_of, holm, interval_text, look_alphas,
+    paired, saving_text, sequential, t_interval, t_upper, two_way,
+)
 from greenknobs.search.records._records import (
-    CONFIG, RESULT, ROLE, SPEC_ATTR, baseline_config, baseline_trial, is_estimated, is_feasible, knob_differences,
-    pareto_trials, result_of, role_of, spent_j,
+    CONFIG, CONFIRM_SUFFIX, DUPLICATE, FAIL_REASON, METER_ATTR, RESULT, ROLE, ROLE_TEXT, RUNS, SEED, SPEC_ATTR,
+    VERDICT, baseline_config, baseline_trial, budget_runs, completed, energy_label, energy_sources, energy_word,
+    is_estimated, is_feasible, knob_differences, measure_of, min_f1_retention, noise_floor, note_markdown,
+    pareto_trials, result_of, role_of, runs_of, spent_j, store_result, study_spread,
 )
 
 __all__ = [
-    "CONFIG", "Effects", "RESULT", "ROLE", "SPEC_ATTR", "baseline_config", "baseline_trial", "effects_of",
-    "is_estimated", "is_feasible", "knob_differences", "level_key", "pareto_trials", "predicted_saving", "result_of",
-    "role_of", "spent_j",
+    "ALPHA", "CONFIDENCE", "CONFIG", "CONFIRM_SUFFIX", "CURVE", "Cascade", "DEFAULT_NOISE", "DUPLICATE", "Effects",
+    "FAIL_REASON", "Group", "Interval", "Level", "METER_ATTR", "MIN_POOLED_DOF", "NoiseFloor", "Paired", "Point",
+    "RESULT", "RE_MEASURE_RUNS", "ROLE", "ROLE_TEXT", "RUNS", "Reference", "RunMeasure", "SCREEN_ALPHA", "SEED",
+    "SPEC_ATTR", "STOPPED", "Spread", "StopRun", "VERDICT", "Verdict", "alpha_spent", "baseline_config",
+    "baseline_trial", "budget_runs", "cells_of", "completed", "constraint_values", "curve_of", "decide_stop",
+    "decide_verdicts", "effects_of", "energy_label", "energy_sources", "energy_word", "feasible_of", "floor_of",
+    "history_of", "holm", "interval_text", "is_estimated", "is_feasible", "knob_differences", "level_key",
+    "look_alphas", "measure_of", "metric_names", "min_f1_retention", "noise_floor", "note_markdown", "paired",
+    "pareto_trials", "phase_of", "predicted_saving", "projected_j", "replay", "result_of", "role_of", "runs_of",
+    "satisfies_constraints", "saving_text", "scoring_j", "sequential", "set_constraints", "spent_j", "store_result",
+    "study_spread", "t_interval", "t_upper", "tolerance", "two_way",
 ]

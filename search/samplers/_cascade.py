@@ -53,9 +53,8 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from greenknobs._errors import GreenknobsError
-from greenknobs.search.records import _effects as fx
-from greenknobs.search.records import _records as rec
-from greenknobs.search.records._records import knob_differences
+from greenknobs.search import records as rec
+from greenknobs.search.records import knob_differences
 
 PLAN_ATTR = "greenknobs.cascade"  # system attr: {"stage": screen | combine, "params": {...}}; stage None: TPE's turn
 CLAIM_WAIT_S = 30.0  # how long a trial waits for lower-numbered trials to publish their plans (they take milliseconds)
@@ -138,7 +137,7 @@ class CascadeSampler(BaseSampler):
             self._plans[trial._trial_id] = params
             storage.set_trial_system_attr(trial._trial_id, PLAN_ATTR, {"stage": stage, "params": params})
             trials = study.get_trials(deepcopy=False)  # read after the write: the later of two readers sees both
-            key = fx.level_key(knob_differences(params, self.space.params_of(self.space.baseline())))
+            key = rec.level_key(knob_differences(params, self.space.params_of(self.space.baseline())))
             if not any(t.number != trial.number and _holds(t, key, self.space) for t in trials):
                 return True
         self._plans.pop(trial._trial_id, None)
@@ -208,7 +207,7 @@ def _holds(t: FrozenTrial, key: frozenset, space: Any) -> bool:
     if rec.role_of(t) not in ("baseline", "search"):
         return False
     params = _intended_params(t)
-    return params is not None and fx.level_key(knob_differences(params, space.params_of(space.baseline()))) == key
+    return params is not None and rec.level_key(knob_differences(params, space.params_of(space.baseline()))) == key
 
 
 def next_plan(trials: list[FrozenTrial], space: Any, budget: int,
@@ -220,7 +219,7 @@ def next_plan(trials: list[FrozenTrial], space: Any, budget: int,
     for t in trials:
         params = _intended_params(t)
         if params is not None:
-            key = fx.level_key(knob_differences(params, base_params))
+            key = rec.level_key(knob_differences(params, base_params))
             tried[key] = tried.get(key, 0) + 1
     screened = sum(rec.budget_runs(t) for t in trials if stage_of(t) == "screen")
     used = sum(rec.budget_runs(t, baseline_runs) for t in trials)
@@ -228,7 +227,7 @@ def next_plan(trials: list[FrozenTrial], space: Any, budget: int,
     cap = max(2, search // 2)
     if screened < cap:
         for level in _screening_order(space, _baseline_shares(trials)):
-            if fx.level_key(dict([level])) not in tried and _valid(space, dict([level])):
+            if rec.level_key(dict([level])) not in tried and _valid(space, dict([level])):
                 return "screen", dict([level])
     if used < budget - max(1, search // 5):
         changes = _next_combination(trials, space, tried)
@@ -283,7 +282,7 @@ def _valid(space: Any, changes: dict[str, Any]) -> bool:
 
 def _next_combination(trials: list[FrozenTrial], space: Any, tried: dict[frozenset, int]) -> dict[str, Any] | None:
     baseline = space.baseline()
-    effects = fx.effects_of(trials, baseline)
+    effects = rec.effects_of(trials, baseline)
     if effects.reference is None:
         return None
     # Per knob, its best level that saved energy and kept F1 (the study's constraints decide "kept").
@@ -296,18 +295,18 @@ def _next_combination(trials: list[FrozenTrial], space: Any, tried: dict[frozens
     savers = {(k, v): s for k, (v, s) in best.items()}
 
     def predicted(levels: frozenset) -> float:
-        return fx.predicted_saving(savers[lv] for lv in levels)
+        return rec.predicted_saving(savers[lv] for lv in levels)
 
     def phase_overlap(levels: frozenset) -> int:
-        phases = [fx.phase_of(k) for k, _ in levels]
+        phases = [rec.phase_of(k) for k, _ in levels]
         return len(phases) - len(set(phases))
 
     # Grow the best feasible set measured so far, made of these levels only.
     measured = [(g.saving, key) for key, g in _groups(effects) if key <= set(savers) and g.feasible]
     start = max(measured, key=lambda x: (x[0], -len(x[1])))[1]
-    phases_in = {fx.phase_of(k) for k, _ in start}
+    phases_in = {rec.phase_of(k) for k, _ in start}
     growth = [start | {lv} for lv in savers if lv[0] not in {k for k, _ in start}]
-    growth.sort(key=lambda s: (next(fx.phase_of(k) for k, _ in s - start) in phases_in, -predicted(s), sorted(map(str, s))))
+    growth.sort(key=lambda s: (next(rec.phase_of(k) for k, _ in s - start) in phases_in, -predicted(s), sorted(map(str, s))))
     # Then any pair or triple not yet tried: different phases first, the biggest predicted saving first.
     rest = [frozenset(c) for n in (2, 3) for c in itertools.combinations(sorted(savers, key=str), n)
             if len({k for k, _ in c}) == n]
@@ -318,7 +317,7 @@ def _next_combination(trials: list[FrozenTrial], space: Any, tried: dict[frozens
     return None
 
 
-def _groups(effects: fx.Effects):
+def _groups(effects: rec.Effects):
     seen = {}
     for c in effects.cascades:
         seen[c.group.key] = c.group

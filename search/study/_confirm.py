@@ -26,8 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from greenknobs._errors import GreenknobsError
 from greenknobs.objectives import TrialFailed
-from greenknobs.search.records import _noise as noise
-from greenknobs.search.records import _records as rec
+from greenknobs.search import records as rec
 from greenknobs.search.study import _lost
 from greenknobs.search.study._load import ForeignLoad
 
@@ -63,9 +62,9 @@ def confirm_study(study: optuna.Study, create: bool = True) -> optuna.Study | No
     return twin
 
 
-def measures(twin: optuna.Study | None) -> dict[int, dict[int, noise.RunMeasure]]:
+def measures(twin: optuna.Study | None) -> dict[int, dict[int, rec.RunMeasure]]:
     """{search trial number: {seed: its test-split run}} from the twin's complete trials."""
-    out: dict[int, dict[int, noise.RunMeasure]] = {}
+    out: dict[int, dict[int, rec.RunMeasure]] = {}
     if twin is None:
         return out
     for t in twin.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
@@ -73,7 +72,7 @@ def measures(twin: optuna.Study | None) -> dict[int, dict[int, noise.RunMeasure]
             continue
         seed = int(t.user_attrs[CONFIRM_SEED])
         out.setdefault(int(t.user_attrs[CONFIRM_OF]), {}).setdefault(
-            seed, noise.RunMeasure(seed, float(t.values[0]), float(t.values[1]),
+            seed, rec.RunMeasure(seed, float(t.values[0]), float(t.values[1]),
                                    bool(t.user_attrs.get("degenerate", False)), t.user_attrs.get(FOREIGN_LOAD)))
     return out
 
@@ -147,7 +146,7 @@ def run_queued(ctx: Any, twin: optuna.Study, on_run: Callable[[FrozenTrial], Non
 
 
 def summarise(study: optuna.Study, twin: optuna.Study | None, seeds: list[int], looks: list[int] | None = None,
-              k_max: int | None = None) -> dict[int, noise.Paired]:
+              k_max: int | None = None) -> dict[int, rec.Paired]:
     """The verdicts of the current Pareto candidates, replayed over the looks made (records/_noise.py, `decide`);
     stored in the study's user attrs with the looks and the spending horizon."""
     base = rec.baseline_trial(study)
@@ -159,17 +158,17 @@ def summarise(study: optuna.Study, twin: optuna.Study | None, seeds: list[int], 
     runs = measures(twin)
     retention = rec.min_f1_retention(study) or 0.95
     cands = {t.number: runs.get(t.number, {}) for t in rec.pareto_trials(study)}
-    out = noise.decide(cands, runs.get(base.number, {}), retention, seeds, looks, k_max) if cands else {}
+    out = rec.decide_verdicts(cands, runs.get(base.number, {}), retention, seeds, looks, k_max) if cands else {}
     study.set_user_attr(CONFIRMED_ATTR, {"trials": {str(k): v.to_dict() for k, v in out.items()},
                                          "baseline": base.number, "seeds": list(seeds), "looks": looks,
-                                         "k_max": k_max, "alpha": noise.ALPHA})
+                                         "k_max": k_max, "alpha": rec.ALPHA})
     return out
 
 
-def confirmed(study: optuna.Study) -> dict[int, noise.Paired]:
+def confirmed(study: optuna.Study) -> dict[int, rec.Paired]:
     """What the last confirmation stored, by search trial number; empty if confirmation never ran."""
     stored = study.user_attrs.get(CONFIRMED_ATTR, {})
-    return {int(k): noise.Paired.from_dict(v) for k, v in stored.get("trials", {}).items()}
+    return {int(k): rec.Paired.from_dict(v) for k, v in stored.get("trials", {}).items()}
 
 
 def plan(ctx: Any, repeats: int | None = None) -> tuple[int, int, int]:
@@ -189,7 +188,7 @@ def confirm_seeds(ctx: Any, repeats: int | None = None) -> list[int]:
 
 
 def confirm_pareto(ctx: Any, repeats: int | None = None,
-                   on_run: Callable[[FrozenTrial], None] | None = None) -> dict[int, noise.Paired]:
+                   on_run: Callable[[FrozenTrial], None] | None = None) -> dict[int, rec.Paired]:
     """Confirm every Pareto candidate against the baseline on the test split, in stages (records/_noise.py,
     `sequential`): all of them at the study's confirm_repeats seeds, then the ones still open up to
     confirm_max_repeats (or `repeats` seeds in all), seed-major, the baseline first at even seeds and last at odd
@@ -218,14 +217,14 @@ def confirm_pareto(ctx: Any, repeats: int | None = None,
         queue_missing(twin, [by_number[n] for n in order], [seed])
         run_queued(ctx, twin, on_run)
 
-    def runs() -> tuple[dict[int, dict[int, noise.RunMeasure]], dict[int, noise.RunMeasure]]:
+    def runs() -> tuple[dict[int, dict[int, rec.RunMeasure]], dict[int, rec.RunMeasure]]:
         have = measures(twin)
         return {t.number: have.get(t.number, {}) for t in candidates}, have.get(base.number, {})
 
     stored = study.user_attrs.get(CONFIRMED_ATTR, {})
     looks = [n for n in stored.get("looks", []) if n <= len(seeds)] if stored.get("seeds") == seeds[:len(
         stored.get("seeds", []))] else []
-    _, looks = noise.sequential(measure, runs, [t.number for t in candidates], seeds, k_first, k_last,
+    _, looks = rec.sequential(measure, runs, [t.number for t in candidates], seeds, k_first, k_last,
                                 rec.min_f1_retention(study) or 0.95, k_max, looks)
     done = max(looks)
     stats = summarise(study, twin, seeds[:done], looks, k_max)
@@ -233,7 +232,7 @@ def confirm_pareto(ctx: Any, repeats: int | None = None,
     return stats
 
 
-def write_notes(study: optuna.Study, stats: dict[int, noise.Paired] | None = None) -> None:
+def write_notes(study: optuna.Study, stats: dict[int, rec.Paired] | None = None) -> None:
     """Say each Pareto candidate's role in its note — "candidate" until confirmed, then recommended or not, with the
     paired verdict — and put the noise floor and the verdicts in the study's note (the dashboard shows both)."""
     from optuna_dashboard import get_note, save_note
@@ -248,13 +247,13 @@ def write_notes(study: optuna.Study, stats: dict[int, noise.Paired] | None = Non
                       flags=re.MULTILINE).split("\n\n**Confirmation", 1)[0]
         if p is not None:
             body += (f"\n\n**Confirmation (test split, paired seeds {', '.join(map(str, p.seeds)) or 'none'}):** "
-                     f"{noise.interval_text(p.saving, 'saving')}; kept {noise.interval_text(p.retention, 'retention')}"
+                     f"{rec.interval_text(p.saving, 'saving')}; kept {rec.interval_text(p.retention, 'retention')}"
                      f" — {p.reason}.")
         save_note(trial, body)
     save_note(study, study_note(study, stats))
 
 
-def study_note(study: optuna.Study, stats: dict[int, noise.Paired]) -> str:
+def study_note(study: optuna.Study, stats: dict[int, rec.Paired]) -> str:
     floor = rec.noise_floor(study)
     lines = [f"## Study `{study.study_name}`", ""]
     if floor is not None:
@@ -268,7 +267,7 @@ def study_note(study: optuna.Study, stats: dict[int, noise.Paired]) -> str:
     return "\n".join(lines)
 
 
-def confirm_text(study: optuna.Study, stats: dict[int, noise.Paired]) -> str:
+def confirm_text(study: optuna.Study, stats: dict[int, rec.Paired]) -> str:
     base_cfg = rec.baseline_config(study)
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     recommended = sum(1 for p in stats.values() if p.recommended)
@@ -279,11 +278,11 @@ def confirm_text(study: optuna.Study, stats: dict[int, noise.Paired]) -> str:
              f"{', '.join(map(str, seeds)) or '(none yet)'} (looks at {', '.join(map(str, looks)) or '-'} seeds); "
              f"{recommended} recommended (one-sided tests of F1 kept above the floor and energy saved above 0, noise "
              f"pooled over the candidates, Holm across them, a false-recommendation rate of at most "
-             f"{100 * noise.ALPHA:g}% per study; 95% intervals)"]
+             f"{100 * rec.ALPHA:g}% per study; 95% intervals)"]
     for number, p in stats.items():
         changed = rec.knob_differences(trials[number].user_attrs.get(rec.CONFIG, {}), base_cfg)
         knobs = ", ".join(f"{k}={v}" for k, v in changed.items())
         mark = "RECOMMENDED" if p.recommended else "not recommended"
-        lines.append(f"trial {number} ({knobs}): {mark}: {noise.interval_text(p.saving, 'saving')}, kept "
-                     f"{noise.interval_text(p.retention, 'retention')} over {p.n} paired seed(s) — {p.reason}")
+        lines.append(f"trial {number} ({knobs}): {mark}: {rec.interval_text(p.saving, 'saving')}, kept "
+                     f"{rec.interval_text(p.retention, 'retention')} over {p.n} paired seed(s) — {p.reason}")
     return "\n".join(lines)

@@ -38,8 +38,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from greenknobs.objectives import TrialFailed
-from greenknobs.search.records import _records as rec
-from greenknobs.search.records._early_stop import STOPPED
+from greenknobs.search import records as rec
+from greenknobs.search.records import STOPPED
 
 ASK_AGAIN = 3  # proposals of measured configurations sent back in a row before the next one runs as a repeat
 REPEAT_SEED_OFFSET = 1000  # repeats train at seed + 1000 + trial number: see `repeat_seed`

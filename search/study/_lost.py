@@ -21,7 +21,7 @@ import psutil
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from greenknobs.search.records import _records as rec
+from greenknobs.search import records as rec
 
 HOST = "greenknobs.host"
 PID = "greenknobs.pid"

@@ -25,7 +25,7 @@ import optuna
 import psutil
 
 from greenknobs._errors import GreenknobsError
-from greenknobs.objectives.energy import _gpu
+from greenknobs.objectives import energy
 from greenknobs.search.study._lost import process_alive, this_host
 
 PREFIX = "power_cap:"
@@ -48,7 +48,7 @@ class StudyPowerJournal:
     def capping(self, gpu: int, nvml_index: int, original_w: float, default_w: float, cap_w: float) -> None:
         me = psutil.Process()
         self.study.set_user_attr(record_key(nvml_index), {
-            "state": "capped", "host": this_host(), "gpu": gpu, "nvml_index": nvml_index, "gpu_name": _gpu.gpu_name(gpu),
+            "state": "capped", "host": this_host(), "gpu": gpu, "nvml_index": nvml_index, "gpu_name": energy.gpu_name(gpu),
             "original_w": original_w, "default_w": default_w, "cap_w": cap_w,
             "pid": me.pid, "pid_started": me.create_time(), "since": _now(),
         })
@@ -78,22 +78,22 @@ def guard(ctx: Any) -> None:
 
 def restore_left_caps(study: optuna.Study, stream: Any = None) -> None:
     stream = stream or sys.stderr
-    for gpu in range(_gpu.gpu_count()):
-        physical = _gpu.nvml_index(gpu)
+    for gpu in range(energy.gpu_count()):
+        physical = energy.nvml_index(gpu)
         key = record_key(physical)
         record = study.user_attrs.get(key) or {}
-        name = _gpu.gpu_name(gpu)
+        name = energy.gpu_name(gpu)
         if record.get("state") == "capped":
             _restore_left_cap(study, key, record, gpu, name, stream)
-        limit_w, default_w = _gpu.current_power_limit_w(gpu), _gpu.default_power_limit_w(gpu)
-        found = abs(limit_w - default_w) > _gpu.POWER_LIMIT_TOLERANCE_W
+        limit_w, default_w = energy.current_power_limit_w(gpu), energy.default_power_limit_w(gpu)
+        found = abs(limit_w - default_w) > energy.POWER_LIMIT_TOLERANCE_W
         if found:  # not this study's cap: measured as found, labelled on every trial, never reset
             print(f"greenknobs: GPU {gpu} ({name}) is at {limit_w:g} W, not its default {default_w:g} W; no trial of "
                   "this study set that limit, so trials run under it and record it", file=stream, flush=True)
         if record.get("state") != "capped":  # the limits on record, as read on this host
             study.set_user_attr(key, {**record, "state": "found" if found else "default", "host": this_host(),
                                       "nvml_index": physical, "gpu_name": name, "default_w": default_w,
-                                      "found_w": limit_w, "range_w": list(_gpu.power_limit_range_w(gpu))})
+                                      "found_w": limit_w, "range_w": list(energy.power_limit_range_w(gpu))})
 
 
 def _restore_left_cap(study: optuna.Study, key: str, record: dict[str, Any], gpu: int, name: str,
@@ -106,18 +106,18 @@ def _restore_left_cap(study: optuna.Study, key: str, record: dict[str, Any], gpu
             "CUDA_VISIBLE_DEVICES"
         )
     original_w = float(record["original_w"])
-    limit_w = _gpu.current_power_limit_w(gpu)
-    if abs(limit_w - original_w) > _gpu.POWER_LIMIT_TOLERANCE_W:
+    limit_w = energy.current_power_limit_w(gpu)
+    if abs(limit_w - original_w) > energy.POWER_LIMIT_TOLERANCE_W:
         try:
-            _gpu.set_power_limit_w(original_w, gpu, action="restoring the power limit a stopped worker left")
+            energy.set_power_limit_w(original_w, gpu, action="restoring the power limit a stopped worker left")
         except GreenknobsError:
-            why = "" if _gpu.setting_power_limits_allowed() else f" ({_gpu.SET_POWER_LIMITS_ENV} is not 1)"
+            why = "" if energy.setting_power_limits_allowed() else f" ({energy.SET_POWER_LIMITS_ENV} is not 1)"
             raise GreenknobsError(
                 f"GPU {gpu} ({name}) still has the {limit_w:g} W cap that worker pid {pid} set before it stopped "
                 f"mid-trial, and it cannot be restored from here{why}; restore the {original_w:g} W it had with "
-                f"`{_gpu.restore_command(gpu, original_w)}` and start again"
+                f"`{energy.restore_command(gpu, original_w)}` and start again"
             ) from None
         print(f"greenknobs: GPU {gpu} ({name}) restored to {original_w:g} W: worker pid {pid} stopped mid-trial "
               f"and left its {limit_w:g} W cap on", file=stream, flush=True)
-    study.set_user_attr(key, {**record, "state": "restored", "limit_w": _gpu.current_power_limit_w(gpu),
+    study.set_user_attr(key, {**record, "state": "restored", "limit_w": energy.current_power_limit_w(gpu),
                               "restored_at": _now(), "restored_by": os.getpid()})

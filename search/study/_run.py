@@ -12,8 +12,7 @@ from typing import Any
 
 from optuna.trial import FrozenTrial
 
-from greenknobs.search.records import _noise as noise
-from greenknobs.search.records import _records as rec
+from greenknobs.search import records as rec
 from greenknobs.search.study._spec import StudySpec, load_spec
 
 
@@ -24,7 +23,7 @@ class Outcome:
     ctx: Any
     finished: int
     budget: int
-    confirmed: dict[int, noise.Paired] = field(default_factory=dict)
+    confirmed: dict[int, rec.Paired] = field(default_factory=dict)
     confirmation: str = ""  # "done" | "skipped" | "nothing to confirm" | "interrupted" | "workers failed"
     worker_codes: list[int] = field(default_factory=list)
     interrupted: bool = False

@@ -10,7 +10,7 @@ from typing import Any
 
 from greenknobs._errors import GreenknobsError
 from greenknobs.objectives import Task, task_from
-from greenknobs.search.samplers._factory import SAMPLERS
+from greenknobs.search.samplers import SAMPLERS
 from greenknobs.spaces import read_toml
 
 # What the benchmarks measured best at the budgets studies use (benchmarks/README.md): the cascade leads at every

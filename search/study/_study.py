@@ -19,12 +19,9 @@ from optuna.trial import TrialState
 from greenknobs._errors import GreenknobsError
 from greenknobs.objectives import Pipeline, TrialFailed, TrialResult, f1_kind
 from greenknobs.search.study import _lost, _workers
-from greenknobs.search.records import _early_stop as es
-from greenknobs.search.records import _noise as noise
-from greenknobs.search.records import _records as rec
-from greenknobs.search.records._records import METER_ATTR, SPEC_ATTR
-from greenknobs.search.samplers._cascade import PLAN_ATTR
-from greenknobs.search.samplers._factory import make_sampler
+from greenknobs.search import records as rec
+from greenknobs.search.records import METER_ATTR, SPEC_ATTR
+from greenknobs.search.samplers import PLAN_ATTR, make_sampler
 from greenknobs.search.study._spec import StudySpec
 from greenknobs.search.study._storage import open_storage
 from greenknobs.search.study._load import ForeignLoad
@@ -138,7 +135,7 @@ def spec_record(spec: StudySpec, space: Any) -> dict[str, Any]:
 
 
 def _check_or_record(study: optuna.Study, spec: StudySpec, meter: Any, space: Any, f1_kind: str) -> None:
-    from greenknobs.search.records._constraints import metric_names
+    from greenknobs.search.records import metric_names
 
     recorded = study.user_attrs.get(METER_ATTR)
     here = {"source": meter.source,
@@ -275,12 +272,12 @@ class Objective:
         if role == "baseline":
             for seed in ctx.spec.baseline_seeds:
                 results.append(self._measure(trial, config, seed, results, len(ctx.spec.baseline_seeds)))
-            floor, verdict = noise.floor_of(map(rec.measure_of, results), ctx.spec.min_f1_retention), None
+            floor, verdict = rec.floor_of(map(rec.measure_of, results), ctx.spec.min_f1_retention), None
         else:
             first_seed = int(trial.user_attrs.get(rec.SEED, ctx.spec.seed))
             try:
                 results.append(self._measure(trial, config, first_seed, results, 1, stoppable=role == "search"))
-            except es.StopRun as stopped:
+            except rec.StopRun as stopped:
                 self._stopped(trial, stopped)
             try:
                 floor = _wait_for_noise_floor(ctx.study, ctx.spec.min_f1_retention,
@@ -353,10 +350,10 @@ class Objective:
     def _monitor(self, mode: str) -> Callable[[Any], None]:
         """The callback a monitored run reports to: decide from what has completed so far (records/_early_stop.py)."""
         study, spec = self.ctx.study, self.ctx.spec
-        reports: list[es.Point] = []
+        reports: list[rec.Point] = []
 
         def monitor(report: Any) -> None:
-            point = es.Point.from_dict(report.to_dict())
+            point = rec.Point.from_dict(report.to_dict())
             reports.append(point)
             if mode not in ("safe", "aggressive"):
                 return
@@ -364,21 +361,21 @@ class Objective:
             if floor is None or floor.n < 2:
                 return  # nothing to judge against yet (the baseline still runs elsewhere)
             trials = study.get_trials(deepcopy=False)
-            stop = es.decide(point, len(reports) == 1, es.history_of(trials), floor, es.feasible_of(trials), mode)
+            stop = rec.decide_stop(point, len(reports) == 1, rec.history_of(trials), floor, rec.feasible_of(trials), mode)
             if stop is not None:
-                raise es.StopRun(stop, point)
+                raise rec.StopRun(stop, point)
 
         return monitor
 
-    def _stopped(self, trial: optuna.Trial, stopped: es.StopRun) -> None:
+    def _stopped(self, trial: optuna.Trial, stopped: rec.StopRun) -> None:
         """Early stopping: the trial ends PRUNED with its rule, curve and joules; infeasible, so samplers learn it."""
         burned = getattr(stopped, "phase_energy_j", {})
-        trial.set_user_attr(es.CURVE, getattr(stopped, "curve", []))
-        trial.set_user_attr(es.STOPPED, {**stopped.stop.to_dict(), "at": stopped.point.at,
+        trial.set_user_attr(rec.CURVE, getattr(stopped, "curve", []))
+        trial.set_user_attr(rec.STOPPED, {**stopped.stop.to_dict(), "at": stopped.point.at,
                                          "spent_j": sum(burned.values())})
         trial.set_user_attr("energy_j_burned", sum(burned.values()))
         trial.set_user_attr("energy_source", self.ctx.pipeline.meter.source)
-        from greenknobs.search.records._constraints import set_constraints
+        from greenknobs.search.records import set_constraints
 
         set_constraints(trial, {"degenerate": 1.0 if stopped.stop.rule == "degenerate-early" else 0.0,
                                 "f1_floor": 1.0 if stopped.stop.rule == "hopeless-f1" else 0.0,
@@ -399,15 +396,15 @@ class Objective:
                 out[phase] = out.get(phase, 0.0) + joules
         return out
 
-    def _judge(self, floor: noise.NoiseFloor, config: dict[str, Any], results: list[TrialResult],
-               trial: optuna.Trial, role: str) -> noise.Verdict:
+    def _judge(self, floor: rec.NoiseFloor, config: dict[str, Any], results: list[TrialResult],
+               trial: optuna.Trial, role: str) -> rec.Verdict:
         """The verdict on the runs so far: paired with the baseline's runs at the same seeds, with the noise pooled
         over the study (this trial's runs included), or the floor's prior until the study has enough of it."""
         runs = [rec.measure_of(r) for r in results]
         spread = rec.study_spread(self.ctx.study, config, runs)
         return floor.judge(runs, self._max_runs(trial, floor, role), spread)
 
-    def _max_runs(self, trial: optuna.Trial, floor: noise.NoiseFloor, role: str) -> int:
+    def _max_runs(self, trial: optuna.Trial, floor: rec.NoiseFloor, role: str) -> int:
         """How many seeds this trial may be measured at: the baseline's, as far as the budget allows."""
         if role != "search":
             return 1
@@ -484,7 +481,7 @@ def _free_memory() -> None:
 
 
 def _wait_for_noise_floor(study: optuna.Study, min_retention: float, timeout_s: float = 6 * 3600,
-                          run_waiting_baseline: Callable[[], bool] | None = None) -> noise.NoiseFloor:
+                          run_waiting_baseline: Callable[[], bool] | None = None) -> rec.NoiseFloor:
     """Another worker is still running the baseline: every verdict is relative to its noise floor, so wait for it.
     Meanwhile a baseline whose worker died is failed and queued again (`recover_lost_trials`), and then run here."""
     deadline = time.monotonic() + timeout_s
@@ -576,18 +573,18 @@ class StudyProgress:
                     f"{ua.get('f1', 0):.4f}" + (f" (mean of {runs} runs)" if runs > 1 else ""))
             verdict = ua.get(rec.VERDICT)
             if verdict is not None:
-                what += (f", {noise.saving_text(reduction)}, {ua.get('f1_retention_pct', 0):.1f}% of the F1 · "
+                what += (f", {rec.saving_text(reduction)}, {ua.get('f1_retention_pct', 0):.1f}% of the F1 · "
                          f"{'feasible' if verdict['feasible'] else 'infeasible'}: {verdict['reason']}")
             elif rec.role_of(trial) == "baseline":
                 floor = rec.noise_floor(study)
                 what += f" · {floor.text(rec.energy_word([ua.get('energy_source', '')]))}" if floor else ""
-        elif es.STOPPED in trial.user_attrs:  # early stopping: its rule, where, and what it spent
-            stop = trial.user_attrs[es.STOPPED]
+        elif rec.STOPPED in trial.user_attrs:  # early stopping: its rule, where, and what it spent
+            stop = trial.user_attrs[rec.STOPPED]
             what = (f"stopped early at {100 * stop['at']:.0f}% of its training ({stop['rule']}): {stop['reason']}; "
                     f"{stop['spent_j']:,.0f} J spent")
         else:
             what = f"{trial.state.name}: {trial.user_attrs.get(rec.FAIL_REASON, '')}"
         best = max((t.user_attrs.get("energy_reduction_pct", 0.0) for t in rec.pareto_trials(study)), default=None)
-        best_text = f" · best feasible: {noise.saving_text(best / 100)}" if best is not None else ""
+        best_text = f" · best feasible: {rec.saving_text(best / 100)}" if best is not None else ""
         self._print(f"[{done}/{self.budget} runs] trial {trial.number} {what}{best_text} · "
                     f"{time.perf_counter() - self.started:.0f} s")

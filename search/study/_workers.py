@@ -114,9 +114,9 @@ def _pin_coordinator(share: list[int]) -> None:
     if not share or set(share) == set(_core_list()):
         return
     os.sched_setaffinity(0, share)
-    from greenknobs.spaces import _hardware
+    from greenknobs.spaces import detect_hardware
 
-    _hardware.detect.cache_clear()
+    detect_hardware.cache_clear()
 
 
 def visible_gpus() -> list[str]:
@@ -319,7 +319,7 @@ def worker_of(ctx: Any) -> Worker:
 
 def seed_sampler(ctx: Any) -> Worker:
     """Give this process's sampler its worker's seed (open_study built it with the study's seed)."""
-    from greenknobs.search.samplers._factory import make_sampler
+    from greenknobs.search.samplers import make_sampler
 
     worker = worker_of(ctx)
     if worker.seed != ctx.spec.seed:

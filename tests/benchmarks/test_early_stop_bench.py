@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import early_stop as bench
-from greenknobs.search.records import _early_stop as es
-from greenknobs.search.records import _records as rec
+from greenknobs.search import records as rec
 from tests.search._simulated import run_simulated
 from tests.search.test_early_stop import BAD, CHEAP, SLOW, by_changes, task
 
@@ -28,12 +27,12 @@ def test_monitored_counts_what_safe_would_save_the_oracle_bound_and_false_stops(
     trials = {k: v for k, v in by_changes(t, ctx).items()}
     bad = trials[BAD]
     # What safe replays: BAD stopped (hopeless at 50%), SLOW and CHEAP run on.
-    (stop,) = [r for r in es.replay(ctx.study.get_trials(), rec.noise_floor(ctx.study), "safe") if r.stop]
+    (stop,) = [r for r in rec.replay(ctx.study.get_trials(), rec.noise_floor(ctx.study), "safe") if r.stop]
     assert stop.trial == bad.number and int(row["safe_stops"]) == 1 and int(row["safe_false_stops"]) == 0
     total = sum(rec.spent_j(x) for x in ctx.study.get_trials())
     saved = sum(r.energy_j for r in rec.runs_of(bad)) - stop.spent_j
     assert float(row["safe_total_j"]) == pytest.approx(total - saved, abs=0.1)
     # The oracle stops every infeasible search run at its first report: BAD only here, and earlier than safe did.
-    oracle = sum(r.energy_j for r in rec.runs_of(bad)) - es.curve_of(bad)[0].energy_j
+    oracle = sum(r.energy_j for r in rec.runs_of(bad)) - rec.curve_of(bad)[0].energy_j
     assert float(row["oracle_cut_vs_off"]) == pytest.approx(oracle / float(row["off_total_j"]), abs=1e-4)
     assert float(row["oracle_cut_vs_off"]) > float(row["safe_cut_vs_off"]) > 0

@@ -46,8 +46,8 @@ def test_hv_gained_counts_only_what_beats_the_baseline_and_the_floor():
 
 
 def test_control_samplers_do_what_they_say(sim):
-    from greenknobs.search.records import _records as rec
-    from greenknobs.search.samplers._cascade import stage_of
+    from greenknobs.search import records as rec
+    from greenknobs.search.samplers import stage_of
 
     study = core.sim_study(sim, TASK, "anchored", 12, 0, confirm=False, keep_study=True)
     base = sim.baseline
@@ -65,7 +65,7 @@ def test_control_samplers_do_what_they_say(sim):
 def test_the_default_strategy_beats_random_on_median_hv_gained(sim):
     """The campaign (30 paired seeds at a budget of 24 runs): the cascade beat random in 83% of the seeds, paired
     Wilcoxon p = 0.00058 after Holm. At 12 runs no strategy differed from another, so nothing is asserted there."""
-    from greenknobs.search.study._spec import DEFAULT_SAMPLER
+    from greenknobs.search.study import DEFAULT_SAMPLER
 
     reps = range(6)
     hv = {s: [core.sim_study(sim, TASK, s, 24, rep, confirm=False).hv for rep in reps]

@@ -59,7 +59,7 @@ class CascadeStudy:
         return f"journal:{self.journal}"
 
     def load(self):
-        from greenknobs.search.study._study import load_study
+        from greenknobs.search.study import load_study
 
         return load_study(self.name, self.storage)
 
@@ -118,7 +118,7 @@ def build_simulated(base: Path) -> CascadeStudy:
     started = time.perf_counter()
     ctx = run_simulated(folder, simulated_task(), n_trials=BUDGET, sampler="cascade", knobs=SEARCHED,
                         min_f1_retention=0.9)
-    from greenknobs.search.study._confirm import confirm_pareto
+    from greenknobs.search.study import confirm_pareto
 
     confirm_pareto(ctx)  # the paired confirmation on the test split, as `greenknobs run` ends: the report reads it
     study = CascadeStudy(folder, ctx.spec.path, folder / "sim.journal", time.perf_counter() - started)
@@ -139,7 +139,7 @@ def build(base: Path) -> CascadeStudy:
     write_words_dataset(data)
     study_file = folder / "cascade.toml"
     study_file.write_text(STUDY_TOML.format(budget=BUDGET, data=data), encoding="utf-8")
-    from greenknobs.search.cli._main import main
+    from greenknobs.search.cli import main
 
     started = time.perf_counter()
     assert main(["run", str(study_file), "--no-confirm"]) == 0  # tests that need confirmation run it on a copy

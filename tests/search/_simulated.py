@@ -70,7 +70,7 @@ def _rng(key: str) -> random.Random:
 
 def make_spec(tmp_path: Path, name: str = "sim", n_trials: int = 8, sampler: str = "random",
               knobs: list[str] = KNOBS, **study: Any):
-    from greenknobs.search.study._spec import load_spec
+    from greenknobs.search.study import load_spec
 
     lines = [f'name = "{name}"', f'sampler = "{sampler}"', f"n_trials = {n_trials}", "seed = 0",
              'energy = "estimate"'] + [f"{k} = {v!r}".replace("'", '"').replace("True", "true").replace("False", "false")
@@ -86,8 +86,8 @@ def make_spec(tmp_path: Path, name: str = "sim", n_trials: int = 8, sampler: str
 def open_simulated(tmp_path: Path, task: Task, *, enqueue: list[dict[str, Any]] = (), n_trials: int = 8,
                    **study: Any):
     """A study on `task` with the given search configurations queued (knob changes from the baseline), in order."""
-    from greenknobs.search.records import _records as rec
-    from greenknobs.search.study._study import ensure_baseline, open_study
+    from greenknobs.search import records as rec
+    from greenknobs.search.study import ensure_baseline, open_study
 
     spec = make_spec(tmp_path, n_trials=n_trials, **study)
     pipeline = SimulatedPipeline(spec.task, task, hardware=CPU)
@@ -100,7 +100,7 @@ def open_simulated(tmp_path: Path, task: Task, *, enqueue: list[dict[str, Any]] 
 
 
 def run_simulated(tmp_path: Path, task: Task, show_progress: bool = False, **kw: Any):
-    from greenknobs.search.study._study import run_study
+    from greenknobs.search.study import run_study
 
     ctx = open_simulated(tmp_path, task, **kw)
     run_study(ctx, show_progress=show_progress)

@@ -30,7 +30,7 @@ class SmokeStudy:
         return [str(self.study_file), "--storage", self.storage]
 
     def load(self):
-        from greenknobs.search.study._study import load_study
+        from greenknobs.search.study import load_study
 
         return load_study("smoke", self.storage)
 
@@ -48,8 +48,8 @@ def cli():
 
 
 def _snapshot(storage: str) -> list[tuple[int, str, str]]:
-    from greenknobs.search.records import _records as rec
-    from greenknobs.search.study._study import load_study
+    from greenknobs.search import records as rec
+    from greenknobs.search.study import load_study
 
     return [(t.number, t.state.name, rec.role_of(t)) for t in load_study("smoke", storage).get_trials(deepcopy=False)]
 

@@ -5,16 +5,14 @@ Table-driven through the CLI entry point in-process (fast); three cases again as
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from greenknobs import GreenknobsError
-from greenknobs.search.cli._main import main
-from greenknobs.search.study._spec import load_spec
-from greenknobs.search.study._study import open_study
+from greenknobs.search.cli import main
+from greenknobs.search.study import load_spec, open_study
 from tests.search._durable import REPO, STUDY, env, greenknobs, write_study
 
 
@@ -127,12 +125,11 @@ CASES = [
          ["no study named 'nosuch'", "studies there: existing"]),
     Case("status-without-storage", ["status", "{study}"], ["no study storage at", "run `greenknobs run` first"]),
 ]
-# Commands other engineers add (export, dashboard, report): the same error for a study that does not exist.
+# The commands that read a study: the same error for a study that does not exist.
 for command, extra in (("export", ["--out", "{dir}/out"]), ("dashboard", []), ("report", ["--out", "{dir}/out"])):
-    if importlib.util.find_spec(f"greenknobs.search.cli._{command}"):
-        CASES.append(Case(f"{command}-of-a-missing-study",
-                          [command, "{existing}", "--storage", "{existing_storage}", "--study-name", "nosuch", *extra],
-                          ["no study named 'nosuch'", "studies there: existing"]))
+    CASES.append(Case(f"{command}-of-a-missing-study",
+                      [command, "{existing}", "--storage", "{existing_storage}", "--study-name", "nosuch", *extra],
+                      ["no study named 'nosuch'", "studies there: existing"]))
 
 
 @pytest.fixture(scope="module")

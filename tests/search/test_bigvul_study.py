@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from greenknobs.search.study._spec import load_spec
+from greenknobs.search.study import load_spec
 from greenknobs.spaces import Hardware, Space, TaskInfo
 
 STUDY = Path(__file__).resolve().parents[2] / "studies" / "bigvul-modernbert.toml"

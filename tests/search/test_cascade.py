@@ -8,8 +8,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from greenknobs.search.records import _records as rec
-from greenknobs.search.samplers._cascade import PLAN_ATTR, next_plan, screening_levels, stage_of
+from greenknobs.search import records as rec
+from greenknobs.search.samplers import PLAN_ATTR, next_plan, screening_levels, stage_of
 from tests.search._cascade_study import BUDGET, build_simulated
 
 SEARCHED = ["padding", "drop_layers", "batch_size", "infer_batch_size"]
@@ -22,7 +22,7 @@ def cascade(tmp_path_factory):
 
 def cascade_space(cascade):
     from greenknobs.objectives import SimulatedPipeline
-    from greenknobs.search.study._spec import load_spec
+    from greenknobs.search.study import load_spec
     from tests.search._simulated import CPU
 
     spec = load_spec(cascade.study_file)
@@ -76,8 +76,7 @@ def test_screens_each_knob_alone_then_combines_the_feasible_savers(cascade):
 def test_resume_with_a_bigger_budget_continues_without_rescreening(cascade, tmp_path):
     """A new process (a new sampler object) resumes the study with a bigger budget."""
     from greenknobs.objectives import SimulatedPipeline
-    from greenknobs.search.study._spec import load_spec
-    from greenknobs.search.study._study import finished_count, load_study, open_study, run_study
+    from greenknobs.search.study import load_spec, finished_count, load_study, open_study, run_study
     from tests.search._cascade_study import simulated_task
     from tests.search._simulated import CPU
 

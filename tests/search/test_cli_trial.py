@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from greenknobs.objectives import PIPELINE_PHASES
-from greenknobs.search.cli._main import main
+from greenknobs.search.cli import main
 from greenknobs.spaces import Hardware
 
 SMALL = '[knobs]\nmax_length = 32\ntrain_fraction = 0.2\nepochs = 1\ntokenizer = "rust"\n'

@@ -9,8 +9,8 @@ import math
 import pytest
 from optuna.trial import TrialState
 
-from greenknobs.search.records import _records as rec
-from greenknobs.search.study._confirm import CONFIRM_OF, CONFIRM_SEED, CONFIRMED_ATTR, confirm_study, confirmed
+from greenknobs.search import records as rec
+from greenknobs.search.study import CONFIRM_OF, CONFIRM_SEED, CONFIRMED_ATTR, confirm_study, confirmed
 from tests.search._cascade_study import build
 
 
@@ -20,8 +20,8 @@ def cascade(tmp_path_factory):
 
 
 def test_confirm_runs_candidates_and_baseline_at_paired_test_seeds_and_resumes(cascade, tmp_path, capsys):
-    from greenknobs.search.cli._main import main
-    from greenknobs.search.study._study import finished_count, load_study
+    from greenknobs.search.cli import main
+    from greenknobs.search.study import finished_count, load_study
 
     storage = cascade.copy(tmp_path)
     before = load_study("cascade", storage)
@@ -71,7 +71,7 @@ def test_confirm_runs_candidates_and_baseline_at_paired_test_seeds_and_resumes(c
 
 
 def test_confirm_needs_two_seeds_for_an_interval(cascade, capsys):
-    from greenknobs.search.cli._main import main
+    from greenknobs.search.cli import main
 
     assert main(["confirm", str(cascade.study_file), "--storage", cascade.storage, "--repeats", "1"]) == 2
     err = capsys.readouterr().err

@@ -10,10 +10,9 @@ import urllib.request
 import plotly.io
 import pytest
 
-from greenknobs.search.records import _records as rec
-from greenknobs.search.cli._main import main
-from greenknobs.search.analysis._dashboard import FIGURES, push_figures
-from greenknobs.search.analysis._front import hypervolume_history
+from greenknobs.search import records as rec
+from greenknobs.search.cli import main
+from greenknobs.search.analysis import FIGURES, push_figures, hypervolume_history
 from tests import _browser as shot
 
 
@@ -89,7 +88,7 @@ def test_pushing_again_replaces_the_figures(smoke_study, tmp_path):
 
     path = tmp_path / "copy.journal"
     shutil.copy(smoke_study.storage.removeprefix("journal:"), path)
-    from greenknobs.search.study._study import load_study
+    from greenknobs.search.study import load_study
 
     study = load_study("smoke", f"journal:{path}")
     push_figures(study)

@@ -15,8 +15,8 @@ import plotly.io
 import pytest
 from optuna.trial import TrialState
 
-from greenknobs.search.records import _records as rec
-from greenknobs.search.records._constraints import metric_names, satisfies_constraints, set_constraints
+from greenknobs.search import records as rec
+from greenknobs.search.records import metric_names, satisfies_constraints, set_constraints
 from tests import _browser as shot  # the screenshot tool's client: the test drives the same code
 
 CHROMIUM = shot.find_chromium()
@@ -54,7 +54,7 @@ def _add_infeasible_front_trial(study) -> int:
 def browsed(smoke_study, tmp_path_factory):
     """The copy served by `greenknobs dashboard` and drawn in Chromium: (study, injected trial, API detail,
     page snapshot, screenshot path, dashboard log)."""
-    from greenknobs.search.study._study import load_study
+    from greenknobs.search.study import load_study
 
     folder = tmp_path_factory.mktemp("dashboard-browser")
     journal = folder / "copy.journal"

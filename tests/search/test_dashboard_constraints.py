@@ -15,8 +15,8 @@ import pytest
 
 from greenknobs._errors import GreenknobsError
 from greenknobs.search.analysis import _dashboard as dash
-from greenknobs.search.records._constraints import constraint_values, metric_names, set_constraints
-from greenknobs.search.study._storage import open_storage
+from greenknobs.search.records import constraint_values, metric_names, set_constraints
+from greenknobs.search.study import open_storage
 from tests.search import _durable
 
 FEASIBLE = {"f1_retention": -0.01, "degenerate": 0.0}

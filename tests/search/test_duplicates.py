@@ -14,12 +14,11 @@ import pytest
 from optuna.trial import TrialState
 
 from greenknobs.objectives import SimulatedPipeline
-from greenknobs.search.analysis._status import status_text
-from greenknobs.search.records import _records as rec
+from greenknobs.search.analysis import status_text
+from greenknobs.search import records as rec
 from greenknobs.search.samplers import _cascade
-from greenknobs.search.study import _duplicates, _workers
-from greenknobs.search.study._storage import open_storage
-from greenknobs.search.study._study import finished_count, open_study, run_study
+from greenknobs.search.study import _workers, ASK_AGAIN, AskAgain, claim, open_storage
+from greenknobs.search.study import finished_count, open_study, run_study
 from tests.search._simulated import CPU, Task, make_spec
 from tests.search import _durable
 
@@ -77,9 +76,9 @@ def test_a_single_worker_asks_again_then_runs_a_labelled_repeat(sampler, tmp_pat
     for role in roles:
         streak = streak + 1 if role == rec.DUPLICATE else 0
         longest = max(longest, streak)
-    assert longest == _duplicates.ASK_AGAIN
-    after = [roles[i + _duplicates.ASK_AGAIN] for i in range(len(roles) - _duplicates.ASK_AGAIN)
-             if roles[i:i + _duplicates.ASK_AGAIN] == [rec.DUPLICATE] * _duplicates.ASK_AGAIN]
+    assert longest == ASK_AGAIN
+    after = [roles[i + ASK_AGAIN] for i in range(len(roles) - ASK_AGAIN)
+             if roles[i:i + ASK_AGAIN] == [rec.DUPLICATE] * ASK_AGAIN]
     assert "repeat" in after and set(after) <= {"repeat", "search"}
 
     # Repeats of the baseline's configuration feed the noise floor.
@@ -123,8 +122,8 @@ def test_two_workers_proposing_one_configuration_at_once_train_it_once(tmp_path)
     outcomes = []
     for t in trials:  # ...then both check
         try:
-            outcomes.append(_duplicates.claim(ctx, t, may_ask_again=True))
-        except _duplicates.AskAgain:
+            outcomes.append(claim(ctx, t, may_ask_again=True))
+        except AskAgain:
             outcomes.append(rec.DUPLICATE)
     assert outcomes == [rec.DUPLICATE, "search"]
     assert task.calls == [c for c in task.calls if c[0] == frozenset()]  # nothing but the baseline trained

@@ -7,9 +7,8 @@ import pytest
 from optuna.trial import TrialState
 
 from greenknobs.search.records import _early_stop as es
-from greenknobs.search.records import _noise as noise
-from greenknobs.search.records import _records as rec
-from greenknobs.search.records._noise import saving_text
+from greenknobs.search import records as rec
+from greenknobs.search.records import saving_text
 from tests.search._simulated import Task, level, run_simulated
 
 # The baseline rises from 0.55 on the slice at 25% of training to about 0.70 at the end: a rise of 0.15.
@@ -76,7 +75,7 @@ def test_a_run_that_recovers_is_not_stopped(tmp_path):
 
 def test_the_largest_completed_rise_is_what_protects_it():
     """Remove the learned rise and the same slow run is stopped: the margin is what decides."""
-    floor = noise.floor_of([noise.RunMeasure(s, 100.0 + s, 0.70 + 0.005 * s) for s in range(3)], 0.95)
+    floor = rec.floor_of([rec.RunMeasure(s, 100.0 + s, 0.70 + 0.005 * s) for s in range(3)], 0.95)
     history = [es.Completed(tuple(es.Point(a, f, o, 50.0) for a, f, o in BASE), 0.70, False)] * 3
     slow = es.Point(0.5, 0.52, False, 30.0)  # 0.52 + the rise from 25% (0.15) reaches the floor (about 0.67)
     assert es.decide(slow, False, history, floor, [], "safe") is None
@@ -87,7 +86,7 @@ def test_the_largest_completed_rise_is_what_protects_it():
 
 
 def test_safe_never_judges_f1_at_a_first_report_aggressive_does():
-    floor = noise.floor_of([noise.RunMeasure(s, 100.0 + s, 0.70 + 0.005 * s) for s in range(3)], 0.95)
+    floor = rec.floor_of([rec.RunMeasure(s, 100.0 + s, 0.70 + 0.005 * s) for s in range(3)], 0.95)
     flat = [es.Completed(tuple(es.Point(a, 0.69, False, 50.0) for a, _, _ in BASE), 0.70, False)] * 3
     start = es.Point(0.25, 0.10, False, 30.0)
     assert es.decide(start, True, flat, floor, [], "safe") is None
@@ -103,8 +102,8 @@ MEASURED_SLOW = ((0.25, 0.307), (0.5, 0.446))  # trial 1's reports before it was
 
 
 def test_the_measured_slow_learner_that_ended_feasible_is_not_stopped_by_safe():
-    runs = [noise.RunMeasure(s, 1200.0, f1) for s, (_, f1) in enumerate(MEASURED_BASELINE)]
-    floor = noise.floor_of(runs, 0.95)
+    runs = [rec.RunMeasure(s, 1200.0, f1) for s, (_, f1) in enumerate(MEASURED_BASELINE)]
+    floor = rec.floor_of(runs, 0.95)
     history = [es.Completed(tuple(es.Point(a, f, False, 500.0) for a, f in zip((0.25, 0.5, 0.75), curve)), f1, False)
                for curve, f1 in MEASURED_BASELINE]
     points = [es.Point(a, f, False, 90.0 * a) for a, f in MEASURED_SLOW]
@@ -136,7 +135,7 @@ def test_one_class_early_is_stopped_only_with_evidence(tmp_path):
 
 
 def test_a_completed_run_that_recovered_from_one_class_protects_the_next():
-    floor = noise.floor_of([noise.RunMeasure(s, 100.0, 0.70 + 0.005 * s) for s in range(3)], 0.95)
+    floor = rec.floor_of([rec.RunMeasure(s, 100.0, 0.70 + 0.005 * s) for s in range(3)], 0.95)
     recovered = es.Completed((es.Point(0.25, 0.2, True, 30.0),), 0.71, False)
     point = es.Point(0.25, 0.2, True, 30.0)
     assert es.decide(point, True, [recovered], floor, [], "safe") is None
@@ -219,7 +218,7 @@ def test_reports_due_at_the_same_share_match_though_whole_steps_shift_them():
 def test_the_report_says_whether_early_stopping_paid(tmp_path, scoring_j, paid):
     """The stops save a run's rest; scoring is paid on every monitored run, the floor's included. The report nets
     the two against the same runs without early stopping, and says so when stopping cost more than it saved."""
-    from greenknobs.search.analysis._report import analyse, report_markdown
+    from greenknobs.search.analysis import analyse, report_markdown
 
     t = task(monitor_j=scoring_j)
     ctx = run_simulated(tmp_path, t, n_trials=4, enqueue=[dict(BAD)], early_stop="safe")

@@ -12,10 +12,10 @@ import pytest
 from optuna.distributions import CategoricalDistribution
 
 from greenknobs._errors import GreenknobsError
-from greenknobs.search.records import _records as rec
-from greenknobs.search.cli._main import main
-from greenknobs.search.analysis._export import MARKER, export_pareto
-from greenknobs.search.study._confirm import confirmed
+from greenknobs.search import records as rec
+from greenknobs.search.cli import main
+from greenknobs.search.analysis import MARKER, export_pareto
+from greenknobs.search.study import confirmed
 from greenknobs.spaces import load_config_file
 
 
@@ -36,7 +36,7 @@ def _path(out, t, stats):
 def sim_exported(tmp_path_factory):
     """A simulated study with two guaranteed candidates, confirmed: HALF keeps its F1 on the test split
     (recommended), DROP loses 8 points there (a candidate, not recommended); exported by the real command."""
-    from greenknobs.search.study._confirm import confirm_pareto
+    from greenknobs.search.study import confirm_pareto
     from tests.search._simulated import Task, level, run_simulated
 
     half, drop = level(max_length=64), level(batch_size=32)

@@ -9,9 +9,8 @@ from optuna.trial import TrialState
 from optuna_dashboard._note import get_note_from_system_attrs
 
 from greenknobs.objectives import _build, _infer, _train
-from greenknobs.search.records import _records as rec
-from greenknobs.search.study._spec import load_spec
-from greenknobs.search.study._study import finished_count, open_study, run_study
+from greenknobs.search import records as rec
+from greenknobs.search.study import load_spec, finished_count, open_study, run_study
 from tests.search._durable import states, write_study
 
 

@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from greenknobs.search.study import _lost
-from greenknobs.search.records import _records as rec
-from greenknobs.search.study._spec import load_spec
-from greenknobs.search.study._study import finished_count, load_study, open_study, run_study
+from greenknobs.search.study import HOST, PID, PID_STARTED, RETRY_OF, this_host
+from greenknobs.search import records as rec
+from greenknobs.search.study import load_spec, finished_count, load_study, open_study, run_study
 from tests.search._durable import REPO, env, greenknobs, write_study
 
 
@@ -43,7 +42,7 @@ def _wait_for_training(name: str, storage: str, proc: subprocess.Popen, log: Pat
             continue
         trials = study.get_trials(deepcopy=False)
         done = sum(t.state == TrialState.COMPLETE for t in trials)
-        running = [t for t in trials if t.state == TrialState.RUNNING and t.user_attrs.get(_lost.PID) == proc.pid
+        running = [t for t in trials if t.state == TrialState.RUNNING and t.user_attrs.get(PID) == proc.pid
                    and rec.CONFIG in t.user_attrs]
         if done >= after_complete and running:
             return running[0].number
@@ -81,9 +80,9 @@ def test_sigkill_mid_trial_loses_nothing_and_the_next_run_retries_that_trial_onc
         assert (t.state, t.values, t.params, t.user_attrs[rec.RESULT]) == (TrialState.COMPLETE, values, params, result)
     lost = by_number[killed]
     assert lost.state == TrialState.FAIL
-    assert lost.user_attrs[rec.FAIL_REASON] == (f"worker lost: process {proc.pid} on {_lost.this_host()} died during "
+    assert lost.user_attrs[rec.FAIL_REASON] == (f"worker lost: process {proc.pid} on {this_host()} died during "
                                                 "the trial (killed?)")
-    retries = [t for t in trials if t.system_attrs.get(_lost.RETRY_OF) == killed]
+    retries = [t for t in trials if t.system_attrs.get(RETRY_OF) == killed]
     assert len(retries) == 1, "the killed configuration runs again exactly once"
     assert retries[0].state == TrialState.COMPLETE and retries[0].params == lost.params
     assert rec.role_of(retries[0]) == rec.role_of(lost)
@@ -118,7 +117,7 @@ def test_ctrl_c_or_sigterm_fails_the_running_trial_as_interrupted_and_exits_130(
     # Consistent: nothing RUNNING; the stopped configuration waits to run first on the next start, in its role.
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     waiting = [t for t in trials if t.state == TrialState.WAITING]
-    assert [(t.system_attrs[_lost.RETRY_OF], rec.role_of(t), t.params) for t in waiting] == \
+    assert [(t.system_attrs[RETRY_OF], rec.role_of(t), t.params) for t in waiting] == \
         [(number, rec.role_of(stopped), stopped.params)]
 
 
@@ -131,10 +130,10 @@ def test_a_worker_waiting_for_a_dead_baseline_runs_it_itself(tmp_path, tiny_pipe
     dead.wait()
     baseline = study.ask()  # the queued baseline, claimed by a worker that then died
     assert rec.role_of(study._storage.get_trial(baseline._trial_id)) == "baseline"
-    baseline.set_user_attr(_lost.HOST, _lost.this_host())
-    baseline.set_user_attr(_lost.PID, dead.pid)
-    baseline.set_user_attr(_lost.PID_STARTED, 0.0)
-    from greenknobs.search.study._study import Objective
+    baseline.set_user_attr(HOST, this_host())
+    baseline.set_user_attr(PID, dead.pid)
+    baseline.set_user_attr(PID_STARTED, 0.0)
+    from greenknobs.search.study import Objective
 
     search = study.ask()
     energy_j, f1 = Objective(ctx)(search)
@@ -142,7 +141,7 @@ def test_a_worker_waiting_for_a_dead_baseline_runs_it_itself(tmp_path, tiny_pipe
 
     trials = study.get_trials(deepcopy=False)
     assert trials[0].state == TrialState.FAIL and trials[0].user_attrs[rec.FAIL_REASON].startswith("worker lost")
-    retry = [t for t in trials if t.system_attrs.get(_lost.RETRY_OF) == 0]
+    retry = [t for t in trials if t.system_attrs.get(RETRY_OF) == 0]
     assert len(retry) == 1 and retry[0].state == TrialState.COMPLETE and rec.role_of(retry[0]) == "baseline"
     assert trials[1].user_attrs["energy_reduction_pct"] == round(100 * (1 - energy_j / retry[0].values[0]), 3)
     assert finished_count(study) == 4  # the baseline's 3 runs and the search trial's 1

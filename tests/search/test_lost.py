@@ -6,8 +6,8 @@ import optuna
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
-from greenknobs.search.study import _lost
-from greenknobs.search.records import _records as rec
+from greenknobs.search.study import retry_lost
+from greenknobs.search import records as rec
 
 
 def _lost_trial(study: optuna.Study, user_attrs: dict) -> optuna.trial.FrozenTrial:
@@ -20,7 +20,7 @@ def _lost_trial(study: optuna.Study, user_attrs: dict) -> optuna.trial.FrozenTri
 def test_a_lost_confirm_repeat_is_retried_as_the_same_repeat():
     study = optuna.create_study(directions=["minimize", "maximize"])
     lost = _lost_trial(study, {rec.ROLE: "confirm", "confirm_of": 3, "confirm_seed": 5})
-    _lost.retry_lost(study, lost)
+    retry_lost(study, lost)
     retry = study.get_trials()[-1]
     assert retry.state == TrialState.WAITING
     assert retry.user_attrs == {rec.ROLE: "confirm", "confirm_of": 3, "confirm_seed": 5}
@@ -29,12 +29,12 @@ def test_a_lost_confirm_repeat_is_retried_as_the_same_repeat():
 
 def test_a_lost_search_trial_is_retried_once_without_the_lost_attempts_details():
     study = optuna.create_study(directions=["minimize", "maximize"])
-    _lost.retry_lost(study, _lost_trial(study, {rec.ROLE: "search"}))
+    retry_lost(study, _lost_trial(study, {rec.ROLE: "search"}))
     retry = study.get_trials()[-1]
     assert retry.user_attrs == {rec.ROLE: "search"}
     # Lost again: no second retry for a search trial.
     study.add_trial(create_trial(state=TrialState.FAIL, params=retry.params, distributions=retry.distributions,
                                  user_attrs=retry.user_attrs, system_attrs=retry.system_attrs))
     before = len(study.get_trials())
-    _lost.retry_lost(study, study.get_trials()[-1])
+    retry_lost(study, study.get_trials()[-1])
     assert len(study.get_trials()) == before

@@ -14,7 +14,7 @@ import pytest
 from greenknobs._errors import GreenknobsError
 from greenknobs.objectives import Pipeline, get_task
 from greenknobs.objectives.energy import make_meter, power_limit
-from greenknobs.search.study import _power
+from greenknobs.search.study import StudyPowerJournal, record_key, restore_left_caps
 from greenknobs.spaces import Hardware
 from tests.objectives._spies import energy_fakes
 
@@ -42,19 +42,19 @@ def _killed_under_a_cap(study, cap_w: float = 250.0):
     """A worker that set a cap and died mid-trial (SIGKILL: no `finally` ran): the cap's context is entered and never
     left (the caller holds it: a collected generator would run its cleanup), and the process that wrote the record
     is gone."""
-    cap = power_limit(cap_w, journal=_power.StudyPowerJournal(study))
+    cap = power_limit(cap_w, journal=StudyPowerJournal(study))
     cap.__enter__()
-    key = _power.record_key(0)
+    key = record_key(0)
     study.set_user_attr(key, {**study.user_attrs[key], "pid": _dead_pid()})
     return key, cap
 
 
 def test_a_cap_is_on_record_in_the_storage_before_it_is_set(fake_hw, study):
     (gpu,) = fake_hw.install()
-    key = _power.record_key(0)
+    key = record_key(0)
     seen = {}
 
-    class Watching(_power.StudyPowerJournal):
+    class Watching(StudyPowerJournal):
         def capping(self, *args):
             super().capping(*args)
             seen["limit_when_written_mw"] = gpu.limit_mw
@@ -72,7 +72,7 @@ def test_the_next_start_restores_a_cap_a_killed_worker_left_on(fake_hw, study):
     key, _held = _killed_under_a_cap(study)
     assert gpu.limit_mw == 250_000
     out = io.StringIO()
-    _power.restore_left_caps(study, stream=out)
+    restore_left_caps(study, stream=out)
     assert gpu.limit_mw == 700_000
     assert "GPU 0 (NVIDIA H100 80GB HBM3) restored to 700 W: worker pid" in out.getvalue()
     assert "left its 250 W cap on" in out.getvalue()
@@ -84,7 +84,7 @@ def test_a_cap_that_cannot_be_restored_from_here_stops_the_start_with_the_fix(fa
     _held = _killed_under_a_cap(study)
     gpu.set_error = 4  # NVML_ERROR_NO_PERMISSION: this worker runs without root or zeusd
     with pytest.raises(GreenknobsError) as err:
-        _power.restore_left_caps(study)
+        restore_left_caps(study)
     message = str(err.value)
     assert message.startswith("GPU 0 (NVIDIA H100 80GB HBM3) still has the 250 W cap that worker pid ")
     assert message.endswith("restore the 700 W it had with `sudo nvidia-smi -i 0 -pl 700` and start again")
@@ -94,9 +94,9 @@ def test_a_cap_that_cannot_be_restored_from_here_stops_the_start_with_the_fix(fa
 
 def test_a_cap_held_by_a_live_worker_is_not_touched(fake_hw, study):
     (gpu,) = fake_hw.install()
-    cap = power_limit(250.0, journal=_power.StudyPowerJournal(study))
+    cap = power_limit(250.0, journal=StudyPowerJournal(study))
     cap.__enter__()
-    key = _power.record_key(0)
+    key = record_key(0)
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         import psutil
@@ -105,7 +105,7 @@ def test_a_cap_held_by_a_live_worker_is_not_touched(fake_hw, study):
                                   "pid_started": psutil.Process(other.pid).create_time()})
         with pytest.raises(GreenknobsError, match=f"capped at 250 W by worker pid {other.pid} on this host, which is "
                                                   "still running: run one worker per GPU"):
-            _power.restore_left_caps(study)
+            restore_left_caps(study)
     finally:
         other.kill()
         other.wait()
@@ -116,24 +116,23 @@ def test_a_cap_held_by_a_live_worker_is_not_touched(fake_hw, study):
 def test_a_limit_no_trial_of_the_study_set_is_recorded_and_left_as_found(fake_hw, study):
     (gpu,) = fake_hw.install(gpus=[fake_hw.GPU(limit_mw=150_000)])
     out = io.StringIO()
-    _power.restore_left_caps(study, stream=out)
+    restore_left_caps(study, stream=out)
     assert gpu.set_calls == [] and gpu.limit_mw == 150_000
     assert out.getvalue() == ("greenknobs: GPU 0 (NVIDIA H100 80GB HBM3) is at 150 W, not its default 700 W; no trial "
                               "of this study set that limit, so trials run under it and record it\n")
-    record = study.user_attrs[_power.record_key(0)]
+    record = study.user_attrs[record_key(0)]
     assert (record["state"], record["found_w"], record["default_w"], record["range_w"]) == ("found", 150.0, 700.0,
                                                                                             [100.0, 700.0])
     gpu.limit_mw = 700_000
-    _power.restore_left_caps(study)
-    record = study.user_attrs[_power.record_key(0)]
+    restore_left_caps(study)
+    record = study.user_attrs[record_key(0)]
     assert (record["state"], record["default_w"], record["gpu_name"]) == ("default", 700.0, gpu.name)
 
 
 def test_open_study_restores_the_cap_and_the_baseline_runs_at_the_default_limit(fake_hw, tmp_path, capsys):
     """Through `open_study`, which `run` and `worker` both call: the killed worker's cap is restored before any
     trial, so the baseline that follows reads back the default limit."""
-    from greenknobs.search.study._spec import StudySpec
-    from greenknobs.search.study._study import open_study
+    from greenknobs.search.study import StudySpec, open_study
 
     (gpu,) = fake_hw.install()
     hw = Hardware(device="cpu", cpu_cores=2, gpu_name=gpu.name, power_limit_range_w=(100.0, 700.0),

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
-from greenknobs.search.records import _records as rec
-from greenknobs.search.records._noise import saving_text
+from greenknobs.search import records as rec
+from greenknobs.search.records import saving_text
 from tests.search._cascade_study import build_simulated
 
 
@@ -23,7 +23,7 @@ def cascade(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def report(cascade, tmp_path_factory):
-    from greenknobs.search.analysis._report import build_report
+    from greenknobs.search.analysis import build_report
 
     journal = cascade.journal.read_bytes()
     out = tmp_path_factory.mktemp("report") / "rep"
@@ -83,7 +83,7 @@ def test_report_files_are_real_and_labelled(report):
 
 
 def test_report_replaces_its_own_folder_and_refuses_a_foreign_one(cascade, report, tmp_path, capsys):
-    from greenknobs.search.cli._main import main
+    from greenknobs.search.cli import main
 
     out = report.parent
     (out / "stale.txt").write_text("from an older report")
@@ -101,7 +101,7 @@ def test_report_replaces_its_own_folder_and_refuses_a_foreign_one(cascade, repor
 
 
 def test_report_of_a_missing_study_is_one_line(cascade, tmp_path, capsys):
-    from greenknobs.search.cli._main import main
+    from greenknobs.search.cli import main
 
     code = main(["report", str(cascade.study_file), "--storage", f"journal:{tmp_path / 'none.journal'}",
                  "--out", str(tmp_path / "out")])
@@ -117,7 +117,7 @@ def beside(cascade, tmp_path) -> Path:
     finished study of that name (the simulated cascade study and its confirmation twin, copied under the name)."""
     import optuna
 
-    from greenknobs.search.study._storage import open_storage
+    from greenknobs.search.study import open_storage
 
     folder = tmp_path / "studies"
     folder.mkdir()
@@ -141,7 +141,7 @@ def test_report_without_out_writes_beside_the_study_file(beside, cli):
 
 
 def test_export_without_out_writes_beside_the_study_file(beside, capsys):
-    from greenknobs.search.cli._main import main
+    from greenknobs.search.cli import main
 
     assert main(["export", str(beside / "smoke.toml")]) == 0
     out = beside / "smoke-recommended"

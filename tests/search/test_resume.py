@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from optuna.trial import TrialState
 
-from greenknobs.search.records import _records as rec
+from greenknobs.search import records as rec
 from tests.search.conftest import BUDGET, FIRST_RUN
 
 FINISHED = ("COMPLETE", "FAIL", "PRUNED")

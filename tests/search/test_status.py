@@ -5,8 +5,8 @@ from __future__ import annotations
 import optuna
 from optuna.trial import TrialState, create_trial
 
-from greenknobs.search.records import _records as rec
-from greenknobs.search.analysis._status import status_text
+from greenknobs.search import records as rec
+from greenknobs.search.analysis import status_text
 
 
 def _study(degenerate: bool) -> optuna.Study:

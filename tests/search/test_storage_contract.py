@@ -10,11 +10,10 @@ import time
 import pytest
 from optuna.trial import TrialState
 
-from greenknobs.search.study import _lost
-from greenknobs.search.records import _records as rec
-from greenknobs.search.cli._main import main
-from greenknobs.search.study._spec import load_spec
-from greenknobs.search.study._study import finished_count, open_study, run_study
+from greenknobs.search.study import HOST, RETRY_OF
+from greenknobs.search import records as rec
+from greenknobs.search.cli import main
+from greenknobs.search.study import load_spec, finished_count, open_study, run_study
 from tests.search import _durable
 from tests.search._durable import unique, write_study
 
@@ -75,14 +74,14 @@ def test_heartbeat_fails_a_silent_workers_trial_and_retries_it_once(tmp_path, re
     ctx = open_study(spec, storage_url=url, pipeline=tiny_pipeline, heartbeat_interval_s=1)
     study = ctx.study
     silent = study.ask()
-    silent.set_user_attr(_lost.HOST, "another-host")
+    silent.set_user_attr(HOST, "another-host")
     study._storage.record_heartbeat(silent._trial_id)
     time.sleep(4 + 1.5)  # grace period: 4 heartbeat intervals
 
     assert run_study(ctx, show_progress=False) == {"finished": 4, "budget": 4}
     trials = study.get_trials()
     assert trials[0].state == TrialState.FAIL and rec.role_of(trials[0]) == "baseline"
-    retries = [t for t in trials if t.system_attrs.get(_lost.RETRY_OF) == 0]
+    retries = [t for t in trials if t.system_attrs.get(RETRY_OF) == 0]
     assert len(retries) == 1
     assert retries[0].state == TrialState.COMPLETE and rec.role_of(retries[0]) == "baseline"
     assert not trials[0].params  # lost before it suggested anything: the retry still runs the baseline config

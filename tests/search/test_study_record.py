@@ -27,7 +27,7 @@ def _pipeline(spec, cpu_energy: str) -> SimulatedPipeline:
 def test_a_worker_metering_the_cpu_packages_otherwise_is_refused(tmp_path):
     """One worker meters the shared CPU packages, another leaves them out (it holds some of the host's GPUs): their
     joules would not add up to the same thing."""
-    from greenknobs.search.study._study import open_study
+    from greenknobs.search.study import open_study
 
     spec = make_spec(tmp_path)
     open_study(spec, pipeline=_pipeline(spec, "rapl"))
@@ -37,7 +37,7 @@ def test_a_worker_metering_the_cpu_packages_otherwise_is_refused(tmp_path):
 
 
 def test_a_range_that_leaves_out_the_baseline_is_one_line_before_any_trial(tmp_path):
-    from greenknobs.search.study._study import open_study
+    from greenknobs.search.study import open_study
 
     spec = make_spec(tmp_path)
     spec.ranges = {"max_length": {"choices": [32, 64]}}  # the baseline is 128

@@ -11,17 +11,16 @@ import random
 import pytest
 from optuna.trial import TrialState
 
-from greenknobs.search.records import _noise as noise
-from greenknobs.search.records import _records as rec
+from greenknobs.search import records as rec
 from tests.search._simulated import Task, level, open_simulated, run_simulated
 
-RM = noise.RunMeasure
+RM = rec.RunMeasure
 HALF = level(max_length=64)
 DROP = level(batch_size=32)
 
 
-def _floor(f1s: list[float], energy: float = 100.0) -> noise.NoiseFloor:
-    return noise.floor_of([RM(s, energy * (1 + 0.01 * (-1) ** s), f1) for s, f1 in enumerate(f1s)], 0.95)
+def _floor(f1s: list[float], energy: float = 100.0) -> rec.NoiseFloor:
+    return rec.floor_of([RM(s, energy * (1 + 0.01 * (-1) ** s), f1) for s, f1 in enumerate(f1s)], 0.95)
 
 
 # -- the search's screen -------------------------------------------------------------------------------------------
@@ -31,7 +30,7 @@ SEEDED = [0.73, 0.67, 0.72, 0.68]  # the baseline's F1 at seeds 0-3: large seed 
 def test_pairing_at_the_seed_decides_on_one_run_where_the_floors_mean_cannot():
     floor = _floor(SEEDED)
     run = RM(0, 50.0, 0.98 * SEEDED[0])  # keeps 98% of the baseline's F1 *at its seed*: 0.7154
-    pooled = noise.Spread(f1_sd=0.003, log_energy_sd=0.02, seed_sd=0.03, dof=6, configurations=3)
+    pooled = rec.Spread(f1_sd=0.003, log_energy_sd=0.02, seed_sd=0.03, dof=6, configurations=3)
     paired = floor.judge([run], max_runs=3, spread=pooled)
     assert paired.paired and paired.feasible and not paired.needs_more_seeds
     assert paired.f1_over_floor == pytest.approx(run.f1 - 0.95 * SEEDED[0])  # F1_c(s) − r·F1_b(s)
@@ -42,30 +41,30 @@ def test_pairing_at_the_seed_decides_on_one_run_where_the_floors_mean_cannot():
 def test_the_floors_prior_stands_until_the_study_has_enough_paired_degrees_of_freedom():
     floor = _floor(SEEDED)
     run = RM(0, 50.0, 0.98 * SEEDED[0])
-    thin = noise.Spread(0.003, 0.02, 0.03, dof=noise.MIN_POOLED_DOF - 1, configurations=2)
+    thin = rec.Spread(0.003, 0.02, 0.03, dof=rec.MIN_POOLED_DOF - 1, configurations=2)
     assert not floor.judge([run], 3, thin).paired
     assert "against the floor's mean" in floor.judge([run], 3, thin).reason
-    enough = noise.Spread(0.003, 0.02, 0.03, dof=noise.MIN_POOLED_DOF, configurations=2)
+    enough = rec.Spread(0.003, 0.02, 0.03, dof=rec.MIN_POOLED_DOF, configurations=2)
     assert floor.judge([run], 3, enough).paired
     assert "the floor's own spread as a prior" in floor.text(spread=thin)
 
 
 def test_re_measurement_is_capped_and_each_look_gets_its_bonferroni_share():
     floor = _floor([0.70, 0.69, 0.71, 0.70, 0.70])
-    pooled = noise.Spread(0.01, 0.02, 0.0, dof=8, configurations=3)
+    pooled = rec.Spread(0.01, 0.02, 0.0, dof=8, configurations=3)
     near = [RM(s, 50.0, 0.95 * floor.by_seed()[s].f1 + 0.002) for s in range(5)]  # right at the floor
     assert floor.judge(near[:1], max_runs=5, spread=pooled).needs_more_seeds
     assert floor.judge(near[:2], max_runs=5, spread=pooled).needs_more_seeds
     third = floor.judge(near[:3], max_runs=5, spread=pooled)  # the floor has 5 seeds; the cap is RE_MEASURE_RUNS
-    assert noise.RE_MEASURE_RUNS == 3 and not third.needs_more_seeds and third.feasible  # mean above: confirmation decides
+    assert rec.RE_MEASURE_RUNS == 3 and not third.needs_more_seeds and third.feasible  # mean above: confirmation decides
     se = pooled.f1_diff_sd(0.95) / math.sqrt(3)
-    assert third.f1_margin == pytest.approx(noise.t_upper(8, noise.SCREEN_ALPHA / 3) * se)
+    assert third.f1_margin == pytest.approx(rec.t_upper(8, rec.SCREEN_ALPHA / 3) * se)
 
 
 def test_a_borderline_saving_is_re_measured_and_a_negligible_one_is_not():
     floor = _floor([0.70, 0.70, 0.70, 0.70])
-    pooled = noise.Spread(0.002, 0.05, 0.0, dof=8, configurations=3)
-    crit = noise.t_upper(8, noise.SCREEN_ALPHA / 3) * pooled.log_ratio_sd()
+    pooled = rec.Spread(0.002, 0.05, 0.0, dof=8, configurations=3)
+    crit = rec.t_upper(8, rec.SCREEN_ALPHA / 3) * pooled.log_ratio_sd()
     borderline = RM(0, floor.by_seed()[0].energy_j * math.exp(-0.75 * crit), 0.72)
     negligible = RM(0, floor.by_seed()[0].energy_j * math.exp(-0.2 * crit), 0.72)
     assert floor.judge([borderline], 3, pooled).needs_more_seeds
@@ -78,10 +77,10 @@ def test_pooling_takes_degrees_of_freedom_from_every_configuration_that_shares_a
             "a": [RM(s, 60.0 - s, 0.69 + 0.012 * s) for s in range(3)],
             "b": [RM(s, 80.0 + 2 * s, 0.71 + 0.008 * s) for s in (0, 2, 4)],
             "once": [RM(1, 70.0, 0.70)]}
-    spread = noise.two_way(noise.cells_of(runs))
+    spread = rec.two_way(rec.cells_of(runs))
     assert spread.dof == (5 - 1) + (3 - 1) + (3 - 1) + 0 - (5 - 1)  # N − configs − seeds + 1 = 4
     assert spread.configurations == 3
-    assert noise.two_way(noise.cells_of({"baseline": runs["baseline"], "once": runs["once"]})) is None
+    assert rec.two_way(rec.cells_of({"baseline": runs["baseline"], "once": runs["once"]})) is None
 
 
 def test_pooled_noise_recovers_the_runs_own_spread():
@@ -89,7 +88,7 @@ def test_pooled_noise_recovers_the_runs_own_spread():
     seed_fx = {s: rng.gauss(0, 0.03) for s in range(40)}
     runs = {c: [RM(s, 100.0 * math.exp(rng.gauss(0, 0.05)), 0.7 + 0.01 * c + seed_fx[s] + rng.gauss(0, 0.01))
                 for s in range(40)] for c in range(4)}
-    spread = noise.two_way(noise.cells_of(runs))
+    spread = rec.two_way(rec.cells_of(runs))
     assert spread.dof == 4 * 40 - 4 - 40 + 1
     assert spread.f1_sd == pytest.approx(0.01, rel=0.15) and spread.log_energy_sd == pytest.approx(0.05, rel=0.15)
     assert spread.seed_sd == pytest.approx(0.03, rel=0.3)  # shared by every configuration: pairing removes it
@@ -144,7 +143,7 @@ def _delta_with_p(lo: float, hi: float, twins: int) -> float:
     for i in range(400):
         delta = 0.0005 * i
         cands, base = _with_retention(delta, twins=twins)
-        ps = [p.p_f1 for p in noise.decide(cands, base, 0.95, list(range(6)), [6], 6).values()]
+        ps = [p.p_f1 for p in rec.decide_verdicts(cands, base, 0.95, list(range(6)), [6], 6).values()]
         if all(lo < p < hi for p in ps):
             return delta
     raise AssertionError("no retention gives that p-value")
@@ -152,10 +151,10 @@ def _delta_with_p(lo: float, hi: float, twins: int) -> float:
 
 def test_the_retention_test_is_one_sided():
     """A p-value between 0.025 and the look's level: recommended one-sided; a two-sided 95% test would refuse it."""
-    level_6 = noise.look_alphas([6], 6)[0]
+    level_6 = rec.look_alphas([6], 6)[0]
     delta = _delta_with_p(0.025, level_6, twins=1)
     cands, base = _with_retention(delta)
-    (p,) = noise.decide(cands, base, 0.95, list(range(6)), [6], 6).values()
+    (p,) = rec.decide_verdicts(cands, base, 0.95, list(range(6)), [6], 6).values()
     assert p.recommended and 0.025 < p.p_f1 < level_6 and p.p_energy < 1e-4
     assert p.retention.low < 0.95  # its two-sided 95% interval reaches below the floor: the old rule refused this
 
@@ -163,27 +162,27 @@ def test_the_retention_test_is_one_sided():
 def test_holm_holds_the_family_of_candidates_to_the_study_rate():
     """Two candidates, each with a p-value below the look's level but above half of it: each alone would pass; as
     a family of two, Holm's first step needs α/2, so neither is recommended."""
-    level_6 = noise.look_alphas([6], 6)[0]
+    level_6 = rec.look_alphas([6], 6)[0]
     delta = _delta_with_p(level_6 / 2, level_6, twins=2)
     cands, base = _with_retention(delta, twins=2)
-    both = noise.decide(cands, base, 0.95, list(range(6)), [6], 6)
+    both = rec.decide_verdicts(cands, base, 0.95, list(range(6)), [6], 6)
     assert all(level_6 / 2 < p.p_value < level_6 for p in both.values())
     assert not any(p.recommended for p in both.values())
     assert min(p.level for p in both.values()) == pytest.approx(level_6 / 2)  # Holm's first step
-    assert noise.holm({1: 0.01, 2: 0.02, 3: 0.04}, 0.045) == {1, 2, 3}  # Holm's step-down, not Bonferroni
-    assert noise.holm({1: 0.01, 2: 0.03, 3: 0.04}, 0.045) == {1}
+    assert rec.holm({1: 0.01, 2: 0.02, 3: 0.04}, 0.045) == {1, 2, 3}  # Holm's step-down, not Bonferroni
+    assert rec.holm({1: 0.01, 2: 0.03, 3: 0.04}, 0.045) == {1}
 
 
 def test_alpha_is_spent_over_the_looks_and_never_exceeds_the_study_rate():
-    assert noise.look_alphas([3, 6], 6) == pytest.approx([0.9 * 0.05 / 8, 0.9 * 0.05 * 7 / 8])
+    assert rec.look_alphas([3, 6], 6) == pytest.approx([0.9 * 0.05 / 8, 0.9 * 0.05 * 7 / 8])
     for looks in ([3, 6], [3, 4, 5, 6], [2, 6, 7, 8, 12, 20], [6], list(range(2, 40))):
-        assert sum(noise.look_alphas(looks, 6)) <= noise.ALPHA + 1e-12
-    assert noise.alpha_spent(7, 6) > noise.alpha_spent(6, 6)  # `confirm --repeats` past the plan: from the reserve
+        assert sum(rec.look_alphas(looks, 6)) <= rec.ALPHA + 1e-12
+    assert rec.alpha_spent(7, 6) > rec.alpha_spent(6, 6)  # `confirm --repeats` past the plan: from the reserve
 
 
 def test_the_confirmation_goes_on_only_for_what_the_first_look_left_open():
     measure, runs, cand, base, order = _world({0: (0.80, 0.40), 1: (1.00, 0.30)}, own_sd=0.012)
-    stats, looks = noise.sequential(measure, runs, [0, 1], list(range(10, 16)), 3, 6, 0.95)
+    stats, looks = rec.sequential(measure, runs, [0, 1], list(range(10, 16)), 3, 6, 0.95)
     assert looks == [3, 6]
     assert stats[0].decided == "futile" and sorted(cand[0]) == [10, 11, 12]  # stopped at the first look
     assert sorted(cand[1]) == list(range(10, 16)) and sorted(base) == list(range(10, 16))
@@ -193,31 +192,31 @@ def test_the_confirmation_goes_on_only_for_what_the_first_look_left_open():
 
 def test_a_resumed_confirmation_repeats_no_look_and_more_seeds_are_one_more_look():
     measure, runs, cand, base, order = _world({0: (0.96, 0.30)}, own_sd=0.012, seed=0)
-    stats, looks = noise.sequential(measure, runs, [0], list(range(10, 16)), 3, 6, 0.95)
+    stats, looks = rec.sequential(measure, runs, [0], list(range(10, 16)), 3, 6, 0.95)
     n = len(order)
-    again, looks2 = noise.sequential(measure, runs, [0], list(range(10, 16)), 3, 6, 0.95, looks=looks)
+    again, looks2 = rec.sequential(measure, runs, [0], list(range(10, 16)), 3, 6, 0.95, looks=looks)
     assert looks2 == looks and len(order) == n  # nothing measured twice, no look repeated
     assert {c: p.to_dict() for c, p in again.items()} == {c: p.to_dict() for c, p in stats.items()}
     assert stats[0].decided == "inconclusive"  # at the floor's edge: not shown at the study's rate after 6 seeds
-    more, looks3 = noise.sequential(measure, runs, [0], list(range(10, 18)), 3, 8, 0.95, k_max=6, looks=looks)
+    more, looks3 = rec.sequential(measure, runs, [0], list(range(10, 18)), 3, 8, 0.95, k_max=6, looks=looks)
     assert looks3 == [*looks, 8] and sorted(cand[0]) == list(range(10, 18))
-    assert more[0].level <= noise.alpha_spent(8, 6) - noise.alpha_spent(6, 6) + 1e-12
+    assert more[0].level <= rec.alpha_spent(8, 6) - rec.alpha_spent(6, 6) + 1e-12
 
 
 def test_a_run_under_foreign_load_is_flagged():
     cands, base = _with_retention(0.03)
     base[2] = RM(2, base[2].energy_j, base[2].f1, foreign_load=0.4)
-    (p,) = noise.decide(cands, base, 0.95, list(range(6)), [6], 6).values()
+    (p,) = rec.decide_verdicts(cands, base, 0.95, list(range(6)), [6], 6).values()
     assert p.loaded_runs == 1
     cands, base = _with_retention(0.03)
-    assert noise.decide(cands, base, 0.95, list(range(6)), [6], 6)[0].loaded_runs == 0
+    assert rec.decide_verdicts(cands, base, 0.95, list(range(6)), [6], 6)[0].loaded_runs == 0
 
 
 # -- the engine -----------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def staged(tmp_path_factory):
     """HALF keeps its F1 on the test split; DROP loses 10 points there: futile at the first look."""
-    from greenknobs.search.study._confirm import confirm_pareto
+    from greenknobs.search.study import confirm_pareto
 
     class Shift(Task):
         def __call__(self, config, seed, split):
@@ -234,7 +233,7 @@ def staged(tmp_path_factory):
 
 
 def test_confirmation_runs_are_seed_major_and_interleaved(staged):
-    from greenknobs.search.study._confirm import CONFIRM_OF, CONFIRM_SEED, confirm_study
+    from greenknobs.search.study import CONFIRM_OF, CONFIRM_SEED, confirm_study
 
     ctx, task, stats = staged
     twin = confirm_study(ctx.study, create=False)
@@ -252,15 +251,15 @@ def test_the_engine_stops_a_futile_candidate_and_goes_on_with_the_open_one(stage
     by = {task.changes(t.user_attrs[rec.CONFIG]): t.number for t in rec.pareto_trials(ctx.study)}
     assert stats[by[DROP]].decided == "futile" and stats[by[DROP]].n == 3
     assert stats[by[HALF]].recommended
-    from greenknobs.search.study._confirm import CONFIRMED_ATTR
+    from greenknobs.search.study import CONFIRMED_ATTR
 
     stored = ctx.study.user_attrs[CONFIRMED_ATTR]
-    assert stored["looks"][0] == 3 and stored["k_max"] == 6 and stored["alpha"] == noise.ALPHA
+    assert stored["looks"][0] == 3 and stored["k_max"] == 6 and stored["alpha"] == rec.ALPHA
     assert set(stored["trials"]) == {str(t.number) for t in rec.pareto_trials(ctx.study)} >= {str(by[HALF]), str(by[DROP])}
 
 
 def test_every_run_records_the_machines_foreign_load(staged):
-    from greenknobs.search.study._confirm import confirm_study, measures
+    from greenknobs.search.study import confirm_study, measures
 
     ctx, *_ = staged
     search_runs = [r for t in ctx.study.get_trials(states=(TrialState.COMPLETE,)) for r in rec.runs_of(t)]
@@ -287,8 +286,8 @@ def test_the_library_runs_a_study_confirmation_included(tmp_path):
 
 
 def test_the_cli_run_is_the_librarys_run(monkeypatch, tmp_path, capsys):
-    from greenknobs.search.cli._main import main
-    from greenknobs.search.study import _run
+    from greenknobs.search import study
+    from greenknobs.search.cli import main
 
     calls = []
 
@@ -299,7 +298,7 @@ def test_the_cli_run_is_the_librarys_run(monkeypatch, tmp_path, capsys):
         calls.append((spec.name, kw))
         raise Stop
 
-    monkeypatch.setattr(_run, "run", fake)
+    monkeypatch.setattr(study, "run", fake)  # the CLI takes it from the room's door
     with pytest.raises(Stop):
         main(["run", "studies/smoke.toml", "--storage", f"journal:{tmp_path / 'x.journal'}", "--no-confirm",
               "--n-trials", "4"])
@@ -308,9 +307,7 @@ def test_the_cli_run_is_the_librarys_run(monkeypatch, tmp_path, capsys):
 
 
 def test_the_break_even_is_the_studys_spend_over_the_joules_saved_per_run(staged, tmp_path):
-    from greenknobs.search.analysis._break_even import break_even, study_spend_j
-    from greenknobs.search.analysis._export import export_pareto
-    from greenknobs.search.analysis._status import status_text
+    from greenknobs.search.analysis import break_even, study_spend_j, export_pareto, status_text
 
     ctx, task, stats = staged
     lines = break_even(ctx.study)

@@ -10,8 +10,7 @@ import tomllib
 import pytest
 from optuna.trial import TrialState
 
-from greenknobs.search.records import _noise as noise
-from greenknobs.search.records import _records as rec
+from greenknobs.search import records as rec
 from tests.search._simulated import Task, level, open_simulated, run_simulated
 
 HALF = level(max_length=64)  # saves half the joules, F1 unchanged: clearly recommended
@@ -49,12 +48,12 @@ def test_a_saving_within_the_energy_noise_is_no_measurable_saving(tmp_path):
 
 def test_the_rule_against_noise_is_what_excludes_it(tmp_path):
     """Without the noise floor the same 0.3% would pass: the margin is what decides."""
-    floor = noise.floor_of([noise.RunMeasure(s, e, 0.7) for s, e in enumerate((99.0, 100.0, 101.0))], 0.95)
-    assert floor.judge([noise.RunMeasure(0, 99.7, 0.70)]).reason.startswith("no measurable saving")
+    floor = rec.floor_of([rec.RunMeasure(s, e, 0.7) for s, e in enumerate((99.0, 100.0, 101.0))], 0.95)
+    assert floor.judge([rec.RunMeasure(0, 99.7, 0.70)]).reason.startswith("no measurable saving")
     # sd 1 J from 3 runs: the 95% t bound (2 dof) of a one-run difference is 4.30 × 1 × √(4/3) = 4.97 J
     assert floor.saving_margin_j(1) == pytest.approx(4.3027 * (4 / 3) ** 0.5, rel=1e-3)
-    assert not floor.judge([noise.RunMeasure(0, 96.0, 0.70)]).feasible  # 4 J: two sd, yet within that bound
-    assert floor.judge([noise.RunMeasure(0, 94.0, 0.70)]).feasible
+    assert not floor.judge([rec.RunMeasure(0, 96.0, 0.70)]).feasible  # 4 J: two sd, yet within that bound
+    assert floor.judge([rec.RunMeasure(0, 94.0, 0.70)]).feasible
 
 
 def test_an_f1_within_noise_of_the_floor_is_re_measured_at_the_baselines_seeds(tmp_path):
@@ -73,7 +72,7 @@ def test_taking_turns_one_trial_at_a_time_still_re_measures_within_the_budget(tm
     """run_study(max_trials=1) starts one trial per call against the study's whole budget (how the benchmark takes
     turns between studies); a near-floor trial is still re-measured. Passing n_trials = finished + 1 instead would
     leave it one run, undecided and off the Pareto set (the benchmark's first real campaign did that)."""
-    from greenknobs.search.study._study import finished_count, run_study
+    from greenknobs.search.study import finished_count, run_study
 
     task = Task(effects={NEAR: (0.6, -0.035)}, f1_sd=0.01)
     ctx = open_simulated(tmp_path, task, n_trials=6, enqueue=[dict(NEAR)])
@@ -123,7 +122,7 @@ def test_a_configuration_equal_to_the_baselines_is_never_a_saving(tmp_path):
 @pytest.fixture(scope="module")
 def confirmed(tmp_path_factory):
     """HALF keeps its F1 on the test split; DROP looks fine on validation but loses F1 on the test split."""
-    from greenknobs.search.study._confirm import confirm_pareto
+    from greenknobs.search.study import confirm_pareto
 
     drop = level(batch_size=32)
 
@@ -149,7 +148,7 @@ def test_confirmation_reruns_candidates_and_the_baseline_on_the_test_split_at_th
     for key in (frozenset(), HALF, drop):
         assert sorted(s for k, s in test_calls if k == key) == [3, 4, 5]  # fresh seeds, the same for all
     assert all(split == "validation" for key, seed, split in task.calls if seed < 3)
-    from greenknobs.search.study._confirm import CONFIRMED_ATTR
+    from greenknobs.search.study import CONFIRMED_ATTR
 
     stored = ctx.study.user_attrs[CONFIRMED_ATTR]  # the verdicts are stored with the study
     assert set(stored["trials"]) == {str(n) for n in stats} and stored["seeds"][:3] == [3, 4, 5]
@@ -167,7 +166,7 @@ def test_only_what_clears_both_intervals_is_recommended(confirmed):
 
 def test_the_test_split_never_reaches_the_search_study(confirmed):
     ctx, *_ = confirmed
-    from greenknobs.search.study._confirm import confirm_study
+    from greenknobs.search.study import confirm_study
 
     searched = [rec.result_of(t) for t in ctx.study.get_trials(states=(TrialState.COMPLETE,))]
     assert searched and all(r.eval_split == "validation" for r in searched)  # every search run scored validation
@@ -177,7 +176,7 @@ def test_the_test_split_never_reaches_the_search_study(confirmed):
 
 
 def test_export_writes_recommended_and_candidates_apart_with_intervals(confirmed):
-    from greenknobs.search.analysis._export import export_pareto
+    from greenknobs.search.analysis import export_pareto
 
     ctx, task, stats, drop, tmp = confirmed
     by = {changes_of(task, t): t.number for t in rec.pareto_trials(ctx.study)}
@@ -196,7 +195,7 @@ def test_export_writes_recommended_and_candidates_apart_with_intervals(confirmed
 
 
 def test_export_without_confirmation_recommends_nothing(tmp_path):
-    from greenknobs.search.analysis._export import export_pareto
+    from greenknobs.search.analysis import export_pareto
 
     task = Task(effects={HALF: (0.5, 0.0)})
     ctx = run_simulated(tmp_path, task, n_trials=4, enqueue=[dict(HALF)])
@@ -207,7 +206,7 @@ def test_export_without_confirmation_recommends_nothing(tmp_path):
 
 
 def test_a_degenerate_run_stops_a_recommendation(tmp_path):
-    from greenknobs.search.study._confirm import confirm_pareto
+    from greenknobs.search.study import confirm_pareto
 
     class Collapses(Task):
         def __call__(self, config, seed, split):
@@ -227,28 +226,28 @@ def test_a_single_candidates_tests_are_one_sided_student_t_on_the_paired_differe
 
     from scipy import stats
 
-    base = {s: noise.RunMeasure(s, 100.0 + 3 * (s % 2), 0.70 + 0.02 * (s - 4)) for s in (3, 4, 5, 6)}
-    cand = {s: noise.RunMeasure(s, 60.0 + s, base[s].f1 + 0.004 * (s - 4.5) ** 2) for s in (3, 4, 5, 6)}
-    p = noise.paired(cand, base, 0.95, [3, 4, 5, 6])
+    base = {s: rec.RunMeasure(s, 100.0 + 3 * (s % 2), 0.70 + 0.02 * (s - 4)) for s in (3, 4, 5, 6)}
+    cand = {s: rec.RunMeasure(s, 60.0 + s, base[s].f1 + 0.004 * (s - 4.5) ** 2) for s in (3, 4, 5, 6)}
+    p = rec.paired(cand, base, 0.95, [3, 4, 5, 6])
     seeds = [3, 4, 5, 6]
     raw = [cand[s].f1 - base[s].f1 for s in seeds]
     own_var = statistics.variance(raw) / 2
     log_var = statistics.variance([math.log(cand[s].energy_j) - math.log(base[s].energy_j) for s in seeds]) / 2
     d_f = statistics.fmean(cand[s].f1 - 0.95 * base[s].f1 for s in seeds)
     d_e = statistics.fmean(math.log(cand[s].energy_j / base[s].energy_j) for s in seeds)
-    spread = noise.two_way(noise.cells_of({"b": base.values(), "c": cand.values()}))
+    spread = rec.two_way(rec.cells_of({"b": base.values(), "c": cand.values()}))
     assert spread.dof == 3 and spread.f1_sd ** 2 == pytest.approx(own_var) and spread.log_energy_sd ** 2 == pytest.approx(log_var)
     se_f = spread.f1_diff_sd(0.95) / 2
     assert p.p_f1 == pytest.approx(stats.t.sf(d_f / se_f, 3))
     assert p.p_energy == pytest.approx(stats.t.cdf(d_e / (math.sqrt(2 * log_var) / 2), 3))
     assert p.saving.mean == pytest.approx(1 - math.exp(d_e)) and p.dof == 3
-    assert noise.paired({3: cand[3]}, base, 0.95, [3]).decided == "undecided"  # one seed: no degrees of freedom
+    assert rec.paired({3: cand[3]}, base, 0.95, [3]).decided == "undecided"  # one seed: no degrees of freedom
 
 
 def test_savings_are_worded_without_a_bare_sign():
-    assert noise.saving_text(0.526) == "52.6% less energy"
-    assert noise.saving_text(-0.083) == "8.3% more energy"
-    assert noise.saving_text(0.0) == "no change in energy"
+    assert rec.saving_text(0.526) == "52.6% less energy"
+    assert rec.saving_text(-0.083) == "8.3% more energy"
+    assert rec.saving_text(0.0) == "no change in energy"
 
 
 def test_open_simulated_queues_in_order(tmp_path):
@@ -261,7 +260,7 @@ def test_open_simulated_queues_in_order(tmp_path):
 # -- pick under your own floor (`export --min-f1-retention` / `--max-energy-j`) ----------------------------------
 
 def _export(confirmed, tmp_path, *flags):
-    from greenknobs.search.cli._main import main
+    from greenknobs.search.cli import main
 
     ctx, *_ = confirmed
     out = tmp_path / "picked"
@@ -314,8 +313,8 @@ def test_pick_refuses_with_one_line_and_writes_nothing(confirmed, tmp_path, caps
 def test_pick_applies_every_guard_of_a_recommendation_but_the_floor(tmp_path, capsys):
     """A baseline degenerate on the test split makes no share of its F1 mean anything: best.toml refuses as
     "recommended" does, whatever floor the user picks (before, the pick read only the intervals)."""
-    from greenknobs.search.cli._main import main
-    from greenknobs.search.study._confirm import confirm_pareto
+    from greenknobs.search.cli import main
+    from greenknobs.search.study import confirm_pareto
 
     class BaseCollapses(Task):
         def __call__(self, config, seed, split):

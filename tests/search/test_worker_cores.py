@@ -12,7 +12,7 @@ import pytest
 
 from greenknobs._errors import GreenknobsError
 from greenknobs.search.study import _workers
-from greenknobs.spaces import Space, TaskInfo, _hardware
+from greenknobs.spaces import Space, TaskInfo, detect_hardware
 
 CORES = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 pytestmark = pytest.mark.skipif(len(CORES) < 2, reason="needs CPU affinity and two cores to split")
@@ -29,7 +29,7 @@ def restore_affinity():
     """`plan` pins this process (the coordinator) to the first worker's share; the test process gets its cores back."""
     yield
     os.sched_setaffinity(0, CORES)
-    _hardware.detect.cache_clear()
+    detect_hardware.cache_clear()
 
 
 def test_each_worker_gets_cores_of_its_own(no_gpu_here, restore_affinity):
@@ -74,8 +74,8 @@ def test_more_workers_than_cores_is_refused(no_gpu_here):
 
 def test_fewer_threads_is_not_offered_on_a_one_core_share(restore_affinity):
     os.sched_setaffinity(0, CORES[:1])
-    _hardware.detect.cache_clear()
-    hw = _hardware.detect()
+    detect_hardware.cache_clear()
+    hw = detect_hardware()
     assert hw.cpu_cores == 1 and not hw.has("several-cores")
     space = Space(hw, TASK)
     why = "this process may use 1 CPU core (its share of the host): fewer threads than that is no change"
@@ -86,5 +86,5 @@ def test_fewer_threads_is_not_offered_on_a_one_core_share(restore_affinity):
     with pytest.raises(GreenknobsError, match="cpu_threads = 1 cannot run on this machine"):
         space.complete({"cpu_threads": 1})
     os.sched_setaffinity(0, CORES[:2])
-    _hardware.detect.cache_clear()
-    assert Space(_hardware.detect(), TASK).searched["cpu_threads"].choices == (0, 1)
+    detect_hardware.cache_clear()
+    assert Space(detect_hardware(), TASK).searched["cpu_threads"].choices == (0, 1)

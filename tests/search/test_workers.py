@@ -11,14 +11,14 @@ from collections import Counter
 import pytest
 from optuna.trial import TrialState
 
-from greenknobs.search.study import _lost
-from greenknobs.search.records import _records as rec
-from greenknobs.search.records._early_stop import STOPPED
+from greenknobs.search.study import HOST, PID, stamp, this_host
+from greenknobs.search import records as rec
+from greenknobs.search.records import STOPPED
 from greenknobs.search.study import _workers
-from greenknobs.search.cli._main import main
-from greenknobs.search.study._spec import load_spec
-from greenknobs.search.records._records import METER_ATTR
-from greenknobs.search.study._study import finished_count, load_study, open_study
+from greenknobs.search.cli import main
+from greenknobs.search.study import load_spec
+from greenknobs.search.records import METER_ATTR
+from greenknobs.search.study import finished_count, load_study, open_study
 from tests.search import _durable
 from tests.search._durable import REPO, env, greenknobs, unique, write_study
 
@@ -88,15 +88,15 @@ def test_three_workers_on_postgresql_share_one_budget_and_never_repeat_by_accide
     study = load_study(name, postgres_url)
     complete = _check_shared_budget(study, 9)
     # Each trial names its worker; the study names its energy source once, for every worker.
-    assert all(t.user_attrs[_lost.HOST] == _lost.this_host() for t in complete)
+    assert all(t.user_attrs[HOST] == this_host() for t in complete)
     assert study.user_attrs[METER_ATTR]["source"] == "estimated"
     trials = study.get_trials(deepcopy=False)
     described = [(t.number, t.state.name, rec.role_of(t), t.params) for t in trials]
     assert _unlabelled_duplicates(trials) == [], described
     # Every trial records the sampler seed of the worker that ran it: one seed per worker process.
-    seeds = {t.user_attrs[_lost.PID]: t.user_attrs[_workers.SAMPLER_SEED] for t in trials if _lost.PID in t.user_attrs}
+    seeds = {t.user_attrs[PID]: t.user_attrs[_workers.SAMPLER_SEED] for t in trials if PID in t.user_attrs}
     assert len(set(seeds.values())) == len(seeds), seeds
-    print("trials per worker:", Counter(t.user_attrs[_lost.PID] for t in complete), described)
+    print("trials per worker:", Counter(t.user_attrs[PID] for t in complete), described)
 
 
 def test_run_workers_splits_the_cores_and_shares_the_journal(tmp_path):
@@ -176,12 +176,12 @@ def test_a_trial_started_after_the_budget_is_claimed_is_pruned_as_surplus(tmp_pa
     when a third trial starts."""
     import optuna
 
-    from greenknobs.search.study._study import Objective
+    from greenknobs.search.study import Objective
 
     ctx = open_study(load_spec(write_study(tmp_path, "surplus", n_trials=4)), pipeline=tiny_pipeline)
     study = ctx.study
     for claimed in (study.ask(), study.ask()):  # the baseline and one search trial, running elsewhere
-        _lost.stamp(claimed)
+        stamp(claimed)
     late = study.ask()
     with pytest.raises(optuna.TrialPruned, match="budget of 4 runs was filled"):
         Objective(ctx, budget=4)(late)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from greenknobs.search.cli._main import main
+from greenknobs.search.cli import main
 from greenknobs.spaces import KNOBS
 
 from .conftest import BNB_ON_CPU, NO_GPU, NO_NVML, cpu_hardware

@@ -218,13 +218,13 @@ def fake_hw(monkeypatch, no_hardware) -> FakeHardware:
 @pytest.fixture
 def detect_hw():
     """spaces' detect() as it reads the fake NVML in place (its cache cleared on both sides)."""
-    from greenknobs.spaces import _hardware
+    from greenknobs.spaces import detect_hardware
 
     def detect():
-        _hardware.detect.cache_clear()
+        detect_hardware.cache_clear()
         try:
-            return _hardware.detect()
+            return detect_hardware()
         finally:
-            _hardware.detect.cache_clear()
+            detect_hardware.cache_clear()
 
     return detect

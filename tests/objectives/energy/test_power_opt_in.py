@@ -56,14 +56,14 @@ def test_a_study_on_a_card_found_capped_records_it_runs_under_it_and_sets_nothin
     """open_study's guard, then a whole trial: the limit on record, each trial labelled, no set anywhere."""
     import types
 
-    from greenknobs.search.study import _power
+    from greenknobs.search.study import guard, record_key
 
     monkeypatch.setattr(tiny_pipeline, "hardware", detect_hw())
     monkeypatch.setattr(tiny_pipeline, "power_journal", None)
     study = optuna.create_study(directions=["minimize", "maximize"])
-    _power.guard(types.SimpleNamespace(pipeline=tiny_pipeline, study=study))
+    guard(types.SimpleNamespace(pipeline=tiny_pipeline, study=study))
     assert tiny_pipeline.power_journal is None  # no journal: nothing may be capped
-    record = study.user_attrs[_power.record_key(0)]
+    record = study.user_attrs[record_key(0)]
     assert (record["state"], record["found_w"], record["default_w"]) == ("found", 150.0, 700.0)
     config = tiny_pipeline.space().complete({"max_length": 32, "train_fraction": 0.2, "epochs": 1,
                                              "tokenizer": "rust"})
@@ -74,18 +74,18 @@ def test_a_study_on_a_card_found_capped_records_it_runs_under_it_and_sets_nothin
 
 
 def test_a_cap_a_killed_opted_in_worker_left_is_not_restored_without_the_opt_in(fake_hw, monkeypatch):
-    from greenknobs.search.study import _power
+    from greenknobs.search.study import StudyPowerJournal, record_key, restore_left_caps
 
     (gpu,) = fake_hw.install()  # opted in: the worker that set the cap
     study = optuna.create_study(directions=["minimize", "maximize"])
-    cap = power_limit(250.0, journal=_power.StudyPowerJournal(study))
+    cap = power_limit(250.0, journal=StudyPowerJournal(study))
     cap.__enter__()  # killed inside: never left
-    key = _power.record_key(0)
+    key = record_key(0)
     study.set_user_attr(key, {**study.user_attrs[key], "pid": 2**22 + 12345, "pid_started": 0.0})
     monkeypatch.delenv("GREENKNOBS_SET_POWER_LIMITS")
     sets = len(gpu.set_calls)
     with pytest.raises(GreenknobsError) as err:
-        _power.restore_left_caps(study, stream=io.StringIO())
+        restore_left_caps(study, stream=io.StringIO())
     assert "cannot be restored from here (GREENKNOBS_SET_POWER_LIMITS is not 1); restore the 700 W it had with " \
            "`sudo nvidia-smi -i 0 -pl 700` and start again" in str(err.value)
     assert len(gpu.set_calls) == sets and gpu.limit_mw == 250_000
