@@ -68,7 +68,7 @@ def held_machine() -> Iterator[dict[str, float]]:
 
 def load_task(name: str, pipeline: Any = None):
     """(spec, pipeline, space) of a benchmark task, the estimate meter, the study's space warmed."""
-    from greenknobs.objectives import Pipeline
+    from greenknobs.objectives import Pipeline, RunAborted
     from greenknobs.objectives.energy import make_meter
     from greenknobs.search.study import load_spec
 
@@ -147,8 +147,9 @@ def _measure_one(i: int, todo: list, task: str, space: Any, pipeline: Any, path:
                        "chance_f1": r.chance_f1, "reused": r.reused_phases, "warmup_j": r.warmup_energy_j,
                        "source": r.energy_source, "result": r.to_dict()}
             except Exception as err:  # a configuration that cannot train is a result too
-                row = {"ok": False, "error": f"{type(err).__name__}: {str(err)[:200]}",
-                       "energy_j": sum(getattr(err, "phase_energy_j", {}).values())}
+                cause = err.cause if isinstance(err, RunAborted) else err
+                row = {"ok": False, "error": f"{type(cause).__name__}: {str(cause)[:200]}",
+                       "energy_j": err.energy_j if isinstance(err, RunAborted) else 0}
         row.update(key=key_of(changes, seed, split), group=group, changes=changes, seed=seed, split=split,
                    attempt=attempt, date=time.strftime("%Y-%m-%d %H:%M:%S"), **held)
         row["contaminated"] = held["foreign_share"] > FOREIGN_MAX

@@ -17,7 +17,7 @@ import torch
 from greenknobs.objectives import _build, _infer, _models, _train, _warmup
 from greenknobs.objectives._datasets import TextSplits, load_splits
 from greenknobs.objectives._metrics import score
-from greenknobs.objectives._result import TrialResult
+from greenknobs.objectives._result import TrialResult, aborted
 from greenknobs.objectives._tasks import Task
 from greenknobs.objectives._tokens import Encoded, TokenCache, encode, subsample
 from greenknobs.objectives._train import TrialFailed
@@ -78,7 +78,9 @@ class Pipeline:
 
     def run(self, config: Mapping[str, Any], seed: int | None = None,
             monitor: Callable[[Report], None] | None = None) -> TrialResult:
-        """`config` must be complete (Space.complete); raises TrialFailed with the joules burned attached.
+        """`config` must be complete (Space.complete). A run that ends before its result raises RunAborted (an error:
+        TrialFailed, a library's, early stopping's) or RunInterrupted (Ctrl-C, SIGTERM), from what ended it, with the
+        joules it burned and the reports it made.
         `seed` (default: the pipeline's) decides the training subsample, the data order and the head's
         initialisation: repeats at different seeds measure the F1 spread, not only the meter's.
 
@@ -130,15 +132,15 @@ class Pipeline:
                     served, info = _infer.prepare(built.model, config, device)
                     preds = _infer.predict(served, eval_set, config["infer_batch_size"], device, tokenizer.pad_token_id)
                 readings["inference"] = got[0]
-        except torch.OutOfMemoryError as err:
-            failed = TrialFailed(f"out of memory: {str(err).splitlines()[0][:160]}")
-            failed.phase_energy_j = self._burned(first)  # type: ignore[attr-defined]
-            raise failed from None
         except BaseException as err:
             # Whatever stopped the trial, the joules it burned are part of what the search cost.
-            err.phase_energy_j = self._burned(first)  # type: ignore[attr-defined]
-            err.curve = [r.to_dict() for r in extra.get("curve", [])]  # type: ignore[attr-defined]
-            raise
+            cause: BaseException = err
+            if isinstance(err, torch.OutOfMemoryError):
+                cause = TrialFailed(f"out of memory: {str(err).splitlines()[0][:160]}")
+            stop = aborted(cause, self._burned(first), [r.to_dict() for r in extra.get("curve", [])])
+            if stop is None:
+                raise
+            raise stop from cause
         scores = score(eval_set.labels, preds, self.splits.num_labels, self.splits.majority_label,
                        prior=self.splits.class_counts)
         return TrialResult(

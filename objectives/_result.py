@@ -2,10 +2,57 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 PIPELINE_PHASES = ("data", "model", "training", "inference")
+
+
+class _Spent:
+    """What a run that ended before its result had burned: joules per phase, and the reports it made on the way
+    (early stopping's curve), so that what a search spent is recorded whatever stopped the run."""
+
+    cause: BaseException
+    phase_energy_j: dict[str, float]
+    curve: list[dict[str, Any]]
+
+    def _keep(self, cause: BaseException, phase_energy_j: Mapping[str, float], curve: list[dict[str, Any]]) -> None:
+        self.cause, self.phase_energy_j, self.curve = cause, dict(phase_energy_j), list(curve)
+
+    @property
+    def energy_j(self) -> float:
+        return sum(self.phase_energy_j.values())
+
+
+class RunAborted(_Spent, Exception):
+    """A run ended by an error (TrialFailed, a library's error, early stopping's StopRun): `cause`, which it is
+    raised from, and what the run burned."""
+
+    def __init__(self, cause: Exception, phase_energy_j: Mapping[str, float], curve: list[dict[str, Any]]) -> None:
+        super().__init__(f"{type(cause).__name__}: {cause}")
+        self._keep(cause, phase_energy_j, curve)
+
+
+class RunInterrupted(_Spent, KeyboardInterrupt):
+    """A run stopped by Ctrl-C or SIGTERM (`cause`): still a KeyboardInterrupt, so the worker stops as it would,
+    with what the run burned."""
+
+    def __init__(self, cause: KeyboardInterrupt, phase_energy_j: Mapping[str, float],
+                 curve: list[dict[str, Any]]) -> None:
+        super().__init__(*cause.args)
+        self._keep(cause, phase_energy_j, curve)
+
+
+def aborted(cause: BaseException, phase_energy_j: Mapping[str, float],
+            curve: list[dict[str, Any]]) -> RunAborted | RunInterrupted | None:
+    """The exception to raise, from `cause`, for a run it ended; None for an exit (SystemExit, GeneratorExit), which
+    passes as it is."""
+    if isinstance(cause, Exception):
+        return RunAborted(cause, phase_energy_j, curve)
+    if isinstance(cause, KeyboardInterrupt):
+        return RunInterrupted(cause, phase_energy_j, curve)
+    return None
 
 
 @dataclass

@@ -19,7 +19,7 @@ from typing import Any
 
 from greenknobs.objectives._metrics import f1_kind
 from greenknobs.objectives._pipeline import Pipeline, Report
-from greenknobs.objectives._result import PIPELINE_PHASES, TrialResult
+from greenknobs.objectives._result import PIPELINE_PHASES, TrialResult, aborted
 from greenknobs.objectives._tasks import Task
 from greenknobs.spaces import Hardware, TaskInfo
 
@@ -101,10 +101,12 @@ class SimulatedPipeline(Pipeline):
                 try:
                     monitor(curve[-1])
                 except BaseException as err:  # stopped: what it burned so far, as the real pipeline says it
-                    err.phase_energy_j = {"data": phases["data"], "model": phases["model"],  # type: ignore[attr-defined]
-                                          "training": at * phases["training"], "monitor": scored_j}
-                    err.curve = [c.to_dict() for c in curve]  # type: ignore[attr-defined]
-                    raise
+                    stop = aborted(err, {"data": phases["data"], "model": phases["model"],
+                                         "training": at * phases["training"], "monitor": scored_j},
+                                   [c.to_dict() for c in curve])
+                    if stop is None:
+                        raise
+                    raise stop from err
         kind = f1_kind(self._num_labels)
         return TrialResult(
             task=self.task.name, model=config.get("model", "simulated"), config=config, seed=seed,

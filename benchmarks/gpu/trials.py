@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     import tomllib
 
     from greenknobs._errors import GreenknobsError
-    from greenknobs.objectives import Pipeline, TrialFailed, get_task
+    from greenknobs.objectives import Pipeline, RunAborted, TrialFailed, get_task
     from greenknobs.objectives.energy import make_meter
     from greenknobs.objectives import energy
 
@@ -89,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         _reset_peak_memory()
         try:
-            result = pipeline.run(space.complete(values))
+            try:
+                result = pipeline.run(space.complete(values))
+            except RunAborted as run:
+                raise run.cause from None  # recorded by what ended it
             record.update(status="ok", energy_j=result.energy_j, energy_source=result.energy_source,
                           phase_energy_j=result.phase_energy_j, phase_time_s=result.phase_time_s,
                           phase_estimated=estimated_phases(result.energy_source, result.phase_time_s),

@@ -25,7 +25,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from greenknobs._errors import GreenknobsError
-from greenknobs.objectives import TrialFailed
+from greenknobs.objectives import RunAborted, RunInterrupted, TrialFailed
 from greenknobs.search import records as rec
 from greenknobs.search.study import _lost
 from greenknobs.search.study._load import ForeignLoad
@@ -118,13 +118,12 @@ def run_queued(ctx: Any, twin: optuna.Study, on_run: Callable[[FrozenTrial], Non
                     result = pipeline.run(config, seed=seed)
                 if load.share is not None:
                     trial.set_user_attr(FOREIGN_LOAD, round(load.share, 4))
-        except TrialFailed as err:
-            trial.set_user_attr(rec.FAIL_REASON, err.reason)
-            trial.set_user_attr("energy_j_burned", sum(getattr(err, "phase_energy_j", {}).values()))
-            twin.tell(trial, state=TrialState.FAIL)
         except BaseException as err:
-            trial.set_user_attr(rec.FAIL_REASON, f"{type(err).__name__}: {str(err).strip()[:300]}")
-            trial.set_user_attr("energy_j_burned", sum(getattr(err, "phase_energy_j", {}).values()))
+            run = err if isinstance(err, (RunAborted, RunInterrupted)) else None  # else it ended outside the run
+            cause = run.cause if run else err
+            trial.set_user_attr(rec.FAIL_REASON, cause.reason if isinstance(cause, TrialFailed)
+                                else f"{type(cause).__name__}: {str(cause).strip()[:300]}")
+            trial.set_user_attr("energy_j_burned", run.energy_j if run else 0)
             twin.tell(trial, state=TrialState.FAIL)
             if not isinstance(err, Exception):
                 raise  # Ctrl-C, SIGTERM: stop; the next `run` or `confirm` queues this seed again

@@ -10,14 +10,14 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import optuna
 from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
 from optuna.trial import TrialState
 
 from greenknobs._errors import GreenknobsError
-from greenknobs.objectives import Pipeline, TrialFailed, TrialResult, f1_kind
+from greenknobs.objectives import Pipeline, RunAborted, RunInterrupted, TrialFailed, TrialResult, f1_kind
 from greenknobs.search.study import _lost, _workers
 from greenknobs.search import records as rec
 from greenknobs.search.records import METER_ATTR, SPEC_ATTR
@@ -26,6 +26,11 @@ from greenknobs.search.study._spec import StudySpec
 from greenknobs.search.study._storage import open_storage
 from greenknobs.search.study._load import ForeignLoad
 from greenknobs.search.study._workers import prepare_worker
+
+# Errors that fail one configuration's trial, not the study: greenknobs' verdict on a run (TrialFailed), a refused
+# setting (GreenknobsError), and what a library raises for a configuration it cannot run.
+FAILS_THE_TRIAL = (TrialFailed, GreenknobsError, RuntimeError, ValueError, TypeError, AssertionError, MemoryError,
+                   ImportError, OSError)
 
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
 SURPLUS = "surplus"  # role of a trial started after the budget was full (two workers racing): PRUNED, not counted
@@ -277,8 +282,10 @@ class Objective:
             first_seed = int(trial.user_attrs.get(rec.SEED, ctx.spec.seed))
             try:
                 results.append(self._measure(trial, config, first_seed, results, 1, stoppable=role == "search"))
-            except rec.StopRun as stopped:
-                self._stopped(trial, stopped)
+            except RunAborted as stopped:
+                if not isinstance(stopped.cause, rec.StopRun):
+                    raise
+                self._stopped(trial, stopped.cause, stopped)
             try:
                 floor = _wait_for_noise_floor(ctx.study, ctx.spec.min_f1_retention,
                                               run_waiting_baseline=self._run_waiting_baseline)
@@ -333,19 +340,23 @@ class Objective:
                 result = self.ctx.pipeline.run(config, seed=seed, monitor=monitor)
             self.loads[(len(done), seed)] = load.share
             return result
-        except (TrialFailed, GreenknobsError, RuntimeError, ValueError, TypeError, AssertionError, MemoryError,
-                ImportError, OSError) as err:
-            # A library error in one configuration fails that trial, not the study; Ctrl-C and SIGTERM still stop.
-            burned = self._spent(done, getattr(err, "phase_energy_j", {}))
-            if not isinstance(err, TrialFailed):
-                text = str(err).strip()
-                err = TrialFailed(f"{type(err).__name__}: {text.splitlines()[0][:300] if text else ''}")
-            err.phase_energy_j = burned  # type: ignore[attr-defined]
-            self._failed(trial, err.reason, burned)
-            raise err from None
-        except KeyboardInterrupt as err:
-            err.phase_energy_j = self._spent(done, getattr(err, "phase_energy_j", {}))  # type: ignore[attr-defined]
-            raise
+        except RunAborted as aborted:
+            if not isinstance(aborted.cause, FAILS_THE_TRIAL):
+                raise  # early stopping's StopRun (the caller records it), or a fault of greenknobs' own
+            self._fail(trial, aborted.cause, self._spent(done, aborted.phase_energy_j))
+        except FAILS_THE_TRIAL as err:
+            self._fail(trial, err, self._spent(done))
+        except KeyboardInterrupt as err:  # the trial's joules so far, its finished runs' included
+            cut = err if isinstance(err, RunInterrupted) else RunInterrupted(err, {}, [])
+            raise RunInterrupted(cut.cause, self._spent(done, cut.phase_energy_j), cut.curve) from cut.cause
+
+    def _fail(self, trial: optuna.Trial, err: BaseException, burned: dict[str, float]) -> NoReturn:
+        """A library error in one configuration fails that trial, not the study; Ctrl-C and SIGTERM still stop."""
+        if not isinstance(err, TrialFailed):
+            text = str(err).strip()
+            err = TrialFailed(f"{type(err).__name__}: {text.splitlines()[0][:300] if text else ''}")
+        self._failed(trial, err.reason, burned)
+        raise err from None
 
     def _monitor(self, mode: str) -> Callable[[Any], None]:
         """The callback a monitored run reports to: decide from what has completed so far (records/_early_stop.py)."""
@@ -367,10 +378,10 @@ class Objective:
 
         return monitor
 
-    def _stopped(self, trial: optuna.Trial, stopped: rec.StopRun) -> None:
+    def _stopped(self, trial: optuna.Trial, stopped: rec.StopRun, run: RunAborted) -> None:
         """Early stopping: the trial ends PRUNED with its rule, curve and joules; infeasible, so samplers learn it."""
-        burned = getattr(stopped, "phase_energy_j", {})
-        trial.set_user_attr(rec.CURVE, getattr(stopped, "curve", []))
+        burned = run.phase_energy_j
+        trial.set_user_attr(rec.CURVE, run.curve)
         trial.set_user_attr(rec.STOPPED, {**stopped.stop.to_dict(), "at": stopped.point.at,
                                          "spent_j": sum(burned.values())})
         trial.set_user_attr("energy_j_burned", sum(burned.values()))
@@ -424,9 +435,11 @@ class Objective:
 
     def _interrupted(self, trial: optuna.Trial, err: KeyboardInterrupt) -> None:
         """Record why the trial ended and queue it again; Optuna then marks it FAIL and the worker stops."""
-        reason = f"interrupted ({getattr(err, 'signal_name', 'SIGINT')}): the worker was stopped during the trial"
+        cause = err.cause if isinstance(err, RunInterrupted) else err
+        name = cause.signal_name if isinstance(cause, _workers.Interrupted) else "SIGINT"
+        reason = f"interrupted ({name}): the worker was stopped during the trial"
         try:
-            self._failed(trial, reason, getattr(err, "phase_energy_j", {}))
+            self._failed(trial, reason, err.phase_energy_j if isinstance(err, RunInterrupted) else {})
             _lost.retry_lost(self.ctx.study, self.ctx.study._storage.get_trial(trial._trial_id))
         except KeyboardInterrupt:
             pass  # a second Ctrl-C: stop now; the next start fails the trial as lost and queues it then

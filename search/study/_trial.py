@@ -8,7 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from greenknobs._errors import GreenknobsError
-from greenknobs.objectives import Pipeline, Task, TrialResult, task_from
+from greenknobs.objectives import Pipeline, RunAborted, RunInterrupted, Task, TrialResult, task_from
 from greenknobs.spaces import load_config_file
 
 
@@ -27,7 +27,8 @@ def make_meter(energy: str = "auto", watts_per_core: float | None = None) -> Any
 def run_trial(config_path: str | os.PathLike | None = None, *, task: str | None = None, knobs: dict | None = None,
               seed: int | None = None, split: str | None = None, energy: str = "auto",
               watts_per_core: float | None = None, progress: Callable[..., None] | None = None) -> TrialResult:
-    """Run one configuration: the config file's knobs (or `knobs`), every other knob at its baseline."""
+    """Run one configuration: the config file's knobs (or `knobs`), every other knob at its baseline. A run that
+    fails raises what ended it (TrialFailed for a configuration that cannot train, GreenknobsError for a refusal)."""
     file = load_config_file(config_path) if config_path is not None else None
     the_task = resolve_task(file.task if file else None, task)
     if split is not None:
@@ -39,4 +40,7 @@ def run_trial(config_path: str | os.PathLike | None = None, *, task: str | None 
     pipeline = Pipeline(the_task, meter=make_meter(energy, watts_per_core), seed=seed, progress=progress)
     config = pipeline.space().complete({**(file.knobs if file else {}), **(knobs or {})},
                                        f"config file {config_path}" if config_path else "config")
-    return pipeline.run(config)
+    try:
+        return pipeline.run(config)
+    except (RunAborted, RunInterrupted) as run:
+        raise run.cause from None  # one run: its joules are not recorded anywhere

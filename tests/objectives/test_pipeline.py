@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from greenknobs.objectives import PIPELINE_PHASES, TrialFailed, TrialResult
+from greenknobs.objectives import PIPELINE_PHASES, RunAborted, TrialFailed, TrialResult
 
 SMALL = {"max_length": 32, "train_fraction": 0.2, "epochs": 1, "tokenizer": "rust", "batch_size": 16}
 
@@ -92,11 +92,12 @@ def test_a_failed_trial_keeps_the_joules_it_burned_and_restores_threads(tiny_pip
     first = len(tiny_pipeline.meter.readings)
     tiny_pipeline.progress = stop
     try:
-        with pytest.raises(TrialFailed) as err:
+        with pytest.raises(RunAborted) as err:
             tiny_pipeline.run(config)
     finally:
         tiny_pipeline.progress = None
     assert torch.get_num_threads() == threads
+    assert isinstance(err.value.cause, TrialFailed) and err.value.__cause__ is err.value.cause
     burned = err.value.phase_energy_j
     assert list(burned) == ["data", "model", "training"]  # the training window closed on the way out
     assert [r.phase for r in tiny_pipeline.meter.readings[first:]] == ["data", "model", "training"]
