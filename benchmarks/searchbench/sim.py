@@ -238,7 +238,10 @@ class Simulator:
         r_own = _rng("own", key, seed, split)
         r_seed = _rng("seed", seed, split)
         scale = math.exp(r_own.gauss(0.0, self.model["energy_cv"]))
-        f1 = f1 + r_seed.gauss(0.0, self.model["f1_sd_seed"]) + r_own.gauss(0.0, self.model["f1_sd_own"])
+        # The test split's own noise where it was measured (`test_noise`), the validation split's elsewhere.
+        noise = self.model.get("test_noise", {}) if split == "test" else {}
+        f1 = (f1 + r_seed.gauss(0.0, noise.get("f1_sd_seed", self.model["f1_sd_seed"]))
+              + r_own.gauss(0.0, noise.get("f1_sd_own", self.model["f1_sd_own"])))
         f1 = min(1.0, max(0.0, f1))
         degenerate = f1 <= self.model["chance"][split]["threshold"]
         return Response({p: e * scale for p, e in energy.items()}, f1, degenerate=degenerate,
@@ -246,3 +249,30 @@ class Simulator:
 
     def __call__(self, config: Mapping[str, Any], seed: int, split: str):
         return self.respond(config, seed, split)
+
+
+def test_noise(journals: list[Path]) -> dict[str, Any]:
+    """The test split's noise from real confirmation runs: the two-way residual (a run's own) and seed-effect
+    standard deviations of macro-F1 over every configuration and seed of the `:confirm` twins in `journals`
+    (records/_noise.py, `two_way`), each study's configurations kept apart."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    from greenknobs.search import records as gk_noise
+
+    by_config: dict[tuple[str, str], list[Any]] = {}
+    for journal in journals:
+        storage = JournalStorage(JournalFileBackend(str(journal)))
+        for summary in optuna.get_all_study_summaries(storage):
+            if not summary.study_name.endswith(":confirm"):
+                continue
+            twin = optuna.load_study(study_name=summary.study_name, storage=storage)
+            for t in twin.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+                key = (str(journal), json.dumps(t.user_attrs["greenknobs.config"], sort_keys=True))
+                by_config.setdefault(key, []).append(
+                    gk_noise.RunMeasure(int(t.user_attrs["confirm_seed"]), float(t.values[0]), float(t.values[1])))
+    spread = gk_noise.two_way(gk_noise.cells_of(by_config))
+    return {"f1_sd_own": spread.f1_sd, "f1_sd_seed": spread.seed_sd, "dof": spread.dof,
+            "configurations": len(by_config), "runs": sum(len(v) for v in by_config.values()),
+            "source": [str(j) for j in journals]}

@@ -15,7 +15,7 @@ from greenknobs.search.records._effects import (
     tolerance,
 )
 from greenknobs.search.records._noise import (
-    ALPHA, CONFIDENCE, Interval, MIN_POOLED_DOF, NoiseFloor, Paired, RE_MEASURE_RUNS, RunMeasure, SCREEN_ALPHA,
+    ALPHA, CONFIDENCE, Interval, LOAD_FLAG, MIN_POOLED_DOF, NoiseFloor, Paired, RE_MEASURE_RUNS, RunMeasure, SCREEN_ALPHA,
     Spread, Verdict, alpha_spent, cells_of, decide as decide_verdicts, floor_of, holm, interval_text, look_alphas,
     paired, saving_text, sequential, t_interval, t_upper, two_way,
 )
@@ -28,7 +28,7 @@ from greenknobs.search.records._records import (
 
 __all__ = [
     "ALPHA", "CONFIDENCE", "CONFIG", "CONFIRM_SUFFIX", "CURVE", "Cascade", "DEFAULT_NOISE", "DUPLICATE", "Effects",
-    "FAIL_REASON", "Group", "Interval", "Level", "METER_ATTR", "MIN_POOLED_DOF", "NoiseFloor", "Paired", "Point",
+    "FAIL_REASON", "Group", "Interval", "LOAD_FLAG", "Level", "METER_ATTR", "MIN_POOLED_DOF", "NoiseFloor", "Paired", "Point",
     "RESULT", "RE_MEASURE_RUNS", "ROLE", "ROLE_TEXT", "RUNS", "Reference", "RunMeasure", "SCREEN_ALPHA", "SEED",
     "SPEC_ATTR", "STOPPED", "Spread", "StopRun", "VERDICT", "Verdict", "alpha_spent", "baseline_config",
     "baseline_trial", "budget_runs", "cells_of", "completed", "constraint_values", "curve_of", "decide_stop",
