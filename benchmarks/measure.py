@@ -131,6 +131,8 @@ def measure(task: str, plan: Sequence[tuple[str, dict[str, Any], int, str]], pip
 
 
 def _measure_one(i: int, todo: list, task: str, space: Any, pipeline: Any, path: Path) -> None:
+    from greenknobs.objectives import RunAborted
+
     group, changes, seed, split = todo[i]
     try:
         config = space.complete(changes)

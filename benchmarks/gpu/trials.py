@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         (args.out / f"{stem}.json").write_text(json.dumps({"records": records}, indent=2, default=str))
         return record
 
-    power = power_limits(_gpu)  # read before the first trial: the card as it was found
+    power = power_limits(energy)  # read before the first trial: the card as it was found
     base = trial("baseline", {})
     for name, value in knobs:
         trial(f"{name}={value}", {name: value})
