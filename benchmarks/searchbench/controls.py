@@ -24,6 +24,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, TrialState
 
 from greenknobs._errors import GreenknobsError
+from greenknobs.search.records import set_system_attr, trial_id
 from greenknobs.search.samplers import CascadeSampler, PLAN_ATTR, numeric_levels, next_plan
 
 CONTROLS = ("tpe-warm", "gp-warm", "anchored")
@@ -39,9 +40,8 @@ class ScreenThenSampler(CascadeSampler):
             plan = next_plan(others, self.space, self.budget, self.baseline_runs)
             if plan is not None and plan[0] == "screen":
                 params = self.space.params_of(self.space.complete(plan[1]))
-                self._plans[trial._trial_id] = params
-                study._storage.set_trial_system_attr(trial._trial_id, PLAN_ATTR,
-                                                     {"stage": "screen", "params": params})
+                self._plans[trial_id(trial)] = params
+                set_system_attr(study, trial, PLAN_ATTR, {"stage": "screen", "params": params})
                 return
         self.inner.before_trial(study, trial)
 
@@ -80,8 +80,8 @@ class AnchoredRandomSampler(BaseSampler):
         if "fixed_params" in trial.system_attrs or trial.params:
             return
         params = self._draw()
-        self._plans[trial._trial_id] = params
-        study._storage.set_trial_system_attr(trial._trial_id, ANCHOR_ATTR, {"params": params})
+        self._plans[trial_id(trial)] = params
+        set_system_attr(study, trial, ANCHOR_ATTR, {"params": params})
 
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return {}
@@ -91,14 +91,14 @@ class AnchoredRandomSampler(BaseSampler):
 
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        plan = self._plans.get(trial._trial_id) or trial.system_attrs.get(ANCHOR_ATTR, {}).get("params", {})
+        plan = self._plans.get(trial_id(trial)) or trial.system_attrs.get(ANCHOR_ATTR, {}).get("params", {})
         if param_name in plan:
             return plan[param_name]
         # A conditional child of a drawn parent (lora_rank under LoRA, drop_from): at random too.
         return _random_value(self._rng, param_distribution)
 
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
-        self._plans.pop(trial._trial_id, None)
+        self._plans.pop(trial_id(trial), None)
 
 
 def _random_value(rng: random.Random, dist: BaseDistribution) -> Any:

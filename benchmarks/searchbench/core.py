@@ -180,9 +180,11 @@ class Timer:
         return timed
 
     def attach(self, study: optuna.Study) -> None:
+        from greenknobs.search.records import storage_of
+
         for name in self.SAMPLER_CALLS:
             setattr(study.sampler, name, self._wrap(getattr(study.sampler, name), "sampler"))
-        storage = study._storage
+        storage = storage_of(study)
         for name in dir(type(storage)):
             if not name.startswith("_") and callable(getattr(storage, name, None)):
                 setattr(storage, name, self._wrap(getattr(storage, name), "storage"))

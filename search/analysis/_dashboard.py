@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 
 from greenknobs._errors import GreenknobsError
 from greenknobs.search.analysis._figures import hypervolume_figure, pareto_figure, phase_energy_figure
-from greenknobs.search.records import constraint_values, satisfies_constraints
+from greenknobs.search.records import constraint_values, satisfies_constraints, storage_of
 
 # Stable ids: optuna-dashboard keys a pushed figure by id (study system attrs "dashboard:plot_data:<id>:<chunk>"),
 # so pushing again overwrites these three instead of adding copies.
@@ -127,7 +127,7 @@ def serve(study: optuna.Study, host: str = "127.0.0.1", port: int = 8080, push: 
           stream: Any = None) -> None:
     """Serve the dashboard for `study`'s storage until interrupted."""
     stream = stream or sys.stdout
-    server = make_dashboard_server(study._storage, host, port)
+    server = make_dashboard_server(storage_of(study), host, port)
     try:
         if push:
             ids = push_figures(study)

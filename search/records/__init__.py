@@ -19,6 +19,10 @@ from greenknobs.search.records._noise import (
     Spread, Verdict, alpha_spent, cells_of, decide as decide_verdicts, floor_of, holm, interval_text, look_alphas,
     paired, saving_text, sequential, t_interval, t_upper, two_way,
 )
+from greenknobs.search.records._optuna import (
+    as_trial, fresh, heartbeat, record_heartbeat, set_state, set_system_attr, storage_of, study_id, study_system_attrs,
+    trial_id,
+)
 from greenknobs.search.records._records import (
     CONFIG, CONFIRM_SUFFIX, DUPLICATE, FAIL_REASON, METER_ATTR, RESULT, ROLE, ROLE_TEXT, RUNS, SEED, SPEC_ATTR,
     VERDICT, baseline_config, baseline_trial, budget_runs, completed, energy_label, energy_sources, energy_word,
@@ -27,6 +31,8 @@ from greenknobs.search.records._records import (
 )
 
 __all__ = [
+    "as_trial", "fresh", "heartbeat", "record_heartbeat", "set_state", "set_system_attr", "storage_of", "study_id",
+    "study_system_attrs", "trial_id",
     "ALPHA", "CONFIDENCE", "CONFIG", "CONFIRM_SUFFIX", "CURVE", "Cascade", "DEFAULT_NOISE", "DUPLICATE", "Effects",
     "FAIL_REASON", "Group", "Interval", "LOAD_FLAG", "Level", "METER_ATTR", "MIN_POOLED_DOF", "NoiseFloor", "Paired", "Point",
     "RESULT", "RE_MEASURE_RUNS", "ROLE", "ROLE_TEXT", "RUNS", "Reference", "RunMeasure", "SCREEN_ALPHA", "SEED",

@@ -125,7 +125,6 @@ class CascadeSampler(BaseSampler):
     def _claim(self, study: Study, trial: FrozenTrial) -> bool:
         """Plan this trial and claim the plan once among every worker (see the module's docstring); False: TPE's
         turn, published as such for the trials after it."""
-        storage = study._storage
         trials = _after_earlier_plans(study, trial)
         for _ in range(CLAIM_ROUNDS):
             plan = next_plan([t for t in trials if t.number != trial.number], self.space, self.budget,
@@ -134,19 +133,19 @@ class CascadeSampler(BaseSampler):
                 break
             stage, changes = plan
             params = self.space.params_of(self.space.complete(changes))
-            self._plans[trial._trial_id] = params
-            storage.set_trial_system_attr(trial._trial_id, PLAN_ATTR, {"stage": stage, "params": params})
+            self._plans[rec.trial_id(trial)] = params
+            rec.set_system_attr(study, trial, PLAN_ATTR, {"stage": stage, "params": params})
             trials = study.get_trials(deepcopy=False)  # read after the write: the later of two readers sees both
             key = rec.level_key(knob_differences(params, self.space.params_of(self.space.baseline())))
             if not any(t.number != trial.number and _holds(t, key, self.space) for t in trials):
                 return True
-        self._plans.pop(trial._trial_id, None)
-        storage.set_trial_system_attr(trial._trial_id, PLAN_ATTR, {"stage": None, "params": None})
+        self._plans.pop(rec.trial_id(trial), None)
+        rec.set_system_attr(study, trial, PLAN_ATTR, {"stage": None, "params": None})
         return False
 
     def _plan_of(self, trial: FrozenTrial) -> dict[str, Any] | None:
-        if trial._trial_id in self._plans:
-            return self._plans[trial._trial_id]
+        if rec.trial_id(trial) in self._plans:
+            return self._plans[rec.trial_id(trial)]
         stored = trial.system_attrs.get(PLAN_ATTR)
         return stored.get("params") if stored else None
 
@@ -169,7 +168,7 @@ class CascadeSampler(BaseSampler):
         return self.inner.sample_independent(study, trial, param_name, param_distribution)
 
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None) -> None:
-        self._plans.pop(trial._trial_id, None)
+        self._plans.pop(rec.trial_id(trial), None)
         self.inner.after_trial(study, trial, state, values)
 
     def reseed_rng(self) -> None:

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import Any
 
 import optuna
-from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
 from greenknobs._errors import GreenknobsError
@@ -45,15 +44,15 @@ def confirm_study(study: optuna.Study, create: bool = True) -> optuna.Study | No
     name = confirm_study_name(study.study_name)
     sampler = optuna.samplers.RandomSampler(seed=0)  # every parameter is fixed by the queue: nothing is sampled
     try:
-        return optuna.load_study(study_name=name, storage=study._storage, sampler=sampler)
+        return optuna.load_study(study_name=name, storage=rec.storage_of(study), sampler=sampler)
     except KeyError:
         if not create:
             return None
     try:
-        twin = optuna.create_study(study_name=name, storage=study._storage, directions=["minimize", "maximize"],
+        twin = optuna.create_study(study_name=name, storage=rec.storage_of(study), directions=["minimize", "maximize"],
                                    sampler=sampler)
     except optuna.exceptions.DuplicatedStudyError:
-        return optuna.load_study(study_name=name, storage=study._storage, sampler=sampler)
+        return optuna.load_study(study_name=name, storage=rec.storage_of(study), sampler=sampler)
     from optuna_dashboard import save_note
 
     save_note(twin, f"## Confirmation runs of study `{study.study_name}`\n\nEvery Pareto candidate and the baseline, "
@@ -94,7 +93,6 @@ def queue_missing(twin: optuna.Study, targets: list[FrozenTrial], seeds: list[in
 
 def run_queued(ctx: Any, twin: optuna.Study, on_run: Callable[[FrozenTrial], None] | None = None) -> int:
     """Claim and run every queued confirmation run of `twin` on the test split; returns how many ran."""
-    from optuna.storages._heartbeat import get_heartbeat_thread
     from optuna_dashboard import save_note
 
     pipeline = ctx.pipeline.for_split("test")
@@ -102,16 +100,13 @@ def run_queued(ctx: Any, twin: optuna.Study, on_run: Callable[[FrozenTrial], Non
     for waiting in twin.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
         if CONFIRM_OF not in waiting.user_attrs:
             continue
-        try:
-            if not twin._storage.set_trial_state_values(waiting._trial_id, TrialState.RUNNING):
-                continue  # another process claimed it
-        except UpdateFinishedTrialError:
-            continue
-        trial = optuna.trial.Trial(twin, waiting._trial_id)
+        if not rec.set_state(twin, waiting, TrialState.RUNNING):
+            continue  # another process claimed it
+        trial = rec.as_trial(twin, waiting)
         of, seed = int(waiting.user_attrs[CONFIRM_OF]), int(waiting.user_attrs[CONFIRM_SEED])
         _lost.stamp(trial)
         try:
-            with get_heartbeat_thread(trial._trial_id, twin._storage):
+            with rec.heartbeat(twin, trial):
                 config = ctx.space.suggest(trial)
                 trial.set_user_attr(rec.CONFIG, config)
                 with ForeignLoad() as load:
@@ -140,7 +135,7 @@ def run_queued(ctx: Any, twin: optuna.Study, on_run: Callable[[FrozenTrial], Non
             twin.tell(trial, (result.energy_j, result.f1))
         ran += 1
         if on_run:
-            on_run(twin._storage.get_trial(trial._trial_id))
+            on_run(rec.fresh(twin, trial))
     return ran
 
 
@@ -239,7 +234,7 @@ def write_notes(study: optuna.Study, stats: dict[int, rec.Paired] | None = None)
     stats = confirmed(study) if stats is None else stats
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     for t in rec.pareto_trials(study):
-        trial = optuna.trial.Trial(study, trials[t.number]._trial_id)
+        trial = rec.as_trial(study, trials[t.number])
         p = stats.get(t.number)
         role = "candidate" if p is None else "recommended" if p.recommended else "not recommended"
         body = re.sub(r"^\*\*Role:\*\* .*$", lambda _: f"**Role:** {rec.ROLE_TEXT[role]}", get_note(trial), count=1,

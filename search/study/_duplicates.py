@@ -111,7 +111,7 @@ def claim(ctx: Any, trial: optuna.Trial, may_ask_again: bool) -> str:
         return "search"
     first = min(held, key=lambda t: t.number)
     what = f"trial {first.number} ({rec.role_of(first)}, {first.state.name.lower()})"
-    queued = "fixed_params" in study._storage.get_trial(trial._trial_id).system_attrs
+    queued = "fixed_params" in rec.fresh(study, trial).system_attrs
     if may_ask_again and not queued:
         reason = f"duplicate of {what}: nothing trained, not counted in the budget; the sampler is asked again"
         trial.set_user_attr(rec.ROLE, rec.DUPLICATE)  # withdraws the claim first

@@ -90,15 +90,14 @@ def recover_lost_trials(study: optuna.Study) -> list[int]:
         pid = t.user_attrs.get(PID)
         if t.user_attrs.get(HOST) != host or pid is None or process_alive(pid, t.user_attrs.get(PID_STARTED)):
             continue
-        storage = study._storage
         try:
-            storage.set_trial_user_attr(t._trial_id, rec.FAIL_REASON,
-                                        f"worker lost: process {pid} on {host} died during the trial (killed?)")
-            if not storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
-                continue
+            rec.storage_of(study).set_trial_user_attr(
+                rec.trial_id(t), rec.FAIL_REASON, f"worker lost: process {pid} on {host} died during the trial (killed?)")
         except UpdateFinishedTrialError:
             continue  # another worker declared it lost first, and queued its retry
-        retry_lost(study, storage.get_trial(t._trial_id))
+        if not rec.set_state(study, t, TrialState.FAIL):
+            continue
+        retry_lost(study, rec.fresh(study, t))
         lost.append(t.number)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

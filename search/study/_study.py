@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 import optuna
-from optuna.exceptions import DuplicatedStudyError, UpdateFinishedTrialError
+from optuna.exceptions import DuplicatedStudyError
 from optuna.trial import TrialState
 
 from greenknobs._errors import GreenknobsError
@@ -299,7 +299,7 @@ class Objective:
                 verdict = self._judge(floor, config, results, trial, role)
         values = rec.store_result(trial, results, floor, verdict,
                                   [self.loads.get((i, r.seed)) for i, r in enumerate(results)])
-        plan = ctx.study._storage.get_trial(trial._trial_id).system_attrs.get(PLAN_ATTR, {})
+        plan = rec.fresh(ctx.study, trial).system_attrs.get(PLAN_ATTR, {})
         stage = plan.get("stage") if role == "search" else None
         _save_note(trial, rec.note_markdown(trial.number, stage or role, results, ctx.space.differences(config),
                                             floor, verdict))
@@ -425,7 +425,7 @@ class Objective:
         return max(1, min(floor.n, left))
 
     def _failed(self, trial: optuna.Trial, reason: str, burned: dict[str, float]) -> None:
-        if rec.FAIL_REASON in self.ctx.study._storage.get_trial(trial._trial_id).user_attrs:
+        if rec.FAIL_REASON in rec.fresh(self.ctx.study, trial).user_attrs:
             return  # recorded already, by the run that failed
         trial.set_user_attr(rec.FAIL_REASON, reason)
         trial.set_user_attr("energy_j_burned", sum(burned.values()))
@@ -440,7 +440,7 @@ class Objective:
         reason = f"interrupted ({name}): the worker was stopped during the trial"
         try:
             self._failed(trial, reason, err.phase_energy_j if isinstance(err, RunInterrupted) else {})
-            _lost.retry_lost(self.ctx.study, self.ctx.study._storage.get_trial(trial._trial_id))
+            _lost.retry_lost(self.ctx.study, rec.fresh(self.ctx.study, trial))
         except KeyboardInterrupt:
             pass  # a second Ctrl-C: stop now; the next start fails the trial as lost and queues it then
 
@@ -455,20 +455,15 @@ class Objective:
     def _run_waiting_baseline(self) -> bool:
         """The baseline was lost and queued again while this worker waited for it: claim it and run it here, since
         every worker may be inside a trial that waits for it."""
-        from optuna.storages._heartbeat import get_heartbeat_thread
-
         study = self.ctx.study
         for t in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
             if rec.role_of(t) != "baseline":
                 continue
-            try:
-                if not study._storage.set_trial_state_values(t._trial_id, TrialState.RUNNING):
-                    continue
-            except UpdateFinishedTrialError:
+            if not rec.set_state(study, t, TrialState.RUNNING):
                 continue
-            trial = optuna.trial.Trial(study, t._trial_id)
+            trial = rec.as_trial(study, t)
             try:
-                with get_heartbeat_thread(trial._trial_id, study._storage):
+                with rec.heartbeat(study, trial):
                     values = self(trial)
             except TrialFailed:
                 study.tell(trial, state=TrialState.FAIL)

@@ -93,7 +93,7 @@ def test_pushing_again_replaces_the_figures(smoke_study, tmp_path):
     study = load_study("smoke", f"journal:{path}")
     push_figures(study)
     push_figures(study)
-    ids = list_graph_object_ids(study._storage.get_study_system_attrs(study._study_id))
+    ids = list_graph_object_ids(rec.study_system_attrs(study))
     assert sorted(i for i in ids if i.startswith("greenknobs-")) == sorted(FIGURES)
 
 

@@ -15,7 +15,9 @@ import pytest
 
 from greenknobs._errors import GreenknobsError
 from greenknobs.search.analysis import _dashboard as dash
-from greenknobs.search.records import constraint_values, metric_names, set_constraints
+from greenknobs.search.records import (
+    constraint_values, fresh, metric_names, set_constraints, storage_of, study_id,
+)
 from greenknobs.search.study import open_storage
 from tests.search import _durable
 
@@ -78,7 +80,7 @@ def _free_port() -> int:
 
 
 def _detail(base: str, study: optuna.Study) -> dict:
-    with urllib.request.urlopen(f"{base}/api/studies/{study._study_id}", timeout=30) as resp:
+    with urllib.request.urlopen(f"{base}/api/studies/{study_id(study)}", timeout=30) as resp:
         return json.loads(resp.read())
 
 
@@ -86,7 +88,7 @@ def _detail(base: str, study: optuna.Study) -> dict:
 def test_served_best_trials_and_constraint_lists_respect_feasibility(kind, tmp_path, request):
     study = _make_study(_url(kind, tmp_path, request))
     assert sorted(t.number for t in study.best_trials) == FEASIBLE_FRONT  # Optuna's own answer
-    with _served(study._storage) as (base, server):
+    with _served(storage_of(study)) as (base, server):
         assert server.feasibility_aware
         detail = _detail(base, study)
     assert sorted(t["number"] for t in detail["best_trials"]) == FEASIBLE_FRONT
@@ -117,7 +119,7 @@ def test_the_unwrapped_dashboard_lists_the_infeasible_trial(tmp_path, monkeypatc
     dash.make_dashboard_feasibility_aware()
     monkeypatch.setattr(_app, "get_pareto_front_trials", _app.get_pareto_front_trials.__wrapped__)
     monkeypatch.setattr(_serializer, "serialize_frozen_trial", _serializer.serialize_frozen_trial.__wrapped__)
-    with _served(wsgi(study._storage), wrap=False) as (base, _):
+    with _served(wsgi(storage_of(study)), wrap=False) as (base, _):
         detail = _detail(base, study)
     assert sorted(t["number"] for t in detail["best_trials"]) == UNCONSTRAINED_FRONT
     assert all(t["constraints"] == [] for t in detail["trials"])
@@ -139,7 +141,7 @@ def test_an_unconstrained_study_keeps_optuna_dashboards_front(tmp_path):
                                 directions=["minimize", "maximize"])
     for energy, f1, _ in TRIALS:
         study.add_trial(optuna.trial.create_trial(values=[energy, f1]))
-    with _served(study._storage) as (base, _):
+    with _served(storage_of(study)) as (base, _):
         detail = _detail(base, study)
     assert sorted(t["number"] for t in detail["best_trials"]) == UNCONSTRAINED_FRONT
     assert all(t["constraints"] == [] for t in detail["trials"])
@@ -174,7 +176,7 @@ def test_set_constraints_refuses_bad_values_before_writing_any(tmp_path):
         with pytest.raises(GreenknobsError, match=says) as err:
             set_constraints(trial, named)
         assert "\n" not in str(err.value)
-        assert study._storage.get_trial(trial._trial_id).constraints == {}  # nothing half-written
+        assert fresh(study, trial).constraints == {}  # nothing half-written
 
 
 def test_metric_names_say_unit_source_and_split():

@@ -67,14 +67,14 @@ def test_nan_loss_out_of_memory_and_library_errors_each_fail_one_trial(tmp_path,
     assert len(forwards) == 1
     assert reasons[2].startswith("out of memory: CUDA out of memory. Tried to allocate 20.00 GiB")
     assert reasons[3] == "RuntimeError: CUDA error: an illegal memory access was encountered"  # one line, not the trace
-    system = study._storage.get_study_system_attrs(study._study_id)  # where optuna-dashboard keeps notes
+    system = rec.study_system_attrs(study)  # where optuna-dashboard keeps notes
     for t in trials:
         if t.state != TrialState.FAIL:
             continue
         # The joules burned before the failure are part of what the search cost: data + model at least.
         assert t.user_attrs["energy_j_burned"] > 0, t.number
         assert t.values is None and rec.RESULT not in t.user_attrs
-        note = get_note_from_system_attrs(system, t._trial_id)["body"]
+        note = get_note_from_system_attrs(system, rec.trial_id(t))["body"]
         assert f"Trial {t.number} — FAILED" in note and reasons[t.number] in note and "J" in note
     # The study went on: the last trial is compared with the baseline's noise floor as usual.
     last = trials[4]

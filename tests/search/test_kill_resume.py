@@ -129,7 +129,7 @@ def test_a_worker_waiting_for_a_dead_baseline_runs_it_itself(tmp_path, tiny_pipe
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     baseline = study.ask()  # the queued baseline, claimed by a worker that then died
-    assert rec.role_of(study._storage.get_trial(baseline._trial_id)) == "baseline"
+    assert rec.role_of(rec.fresh(study, baseline)) == "baseline"
     baseline.set_user_attr(HOST, this_host())
     baseline.set_user_attr(PID, dead.pid)
     baseline.set_user_attr(PID_STARTED, 0.0)

@@ -75,7 +75,7 @@ def test_heartbeat_fails_a_silent_workers_trial_and_retries_it_once(tmp_path, re
     study = ctx.study
     silent = study.ask()
     silent.set_user_attr(HOST, "another-host")
-    study._storage.record_heartbeat(silent._trial_id)
+    rec.record_heartbeat(study, silent)
     time.sleep(4 + 1.5)  # grace period: 4 heartbeat intervals
 
     assert run_study(ctx, show_progress=False) == {"finished": 4, "budget": 4}

@@ -41,9 +41,9 @@ def test_no_command_prints_a_signed_percentage(smoke_study, cli, cascade, tmp_pa
     assert done.returncode == 0, done.stderr[-2000:]
     texts["report.md"] = (tmp_path / "rep" / "report.md").read_text()
     study = smoke_study.load()
-    import optuna
+    from greenknobs.search.records import as_trial
 
-    texts["notes"] = "\n".join(get_note(optuna.trial.Trial(study, t._trial_id)) for t in study.get_trials()) + get_note(study)
+    texts["notes"] = "\n".join(get_note(as_trial(study, t)) for t in study.get_trials()) + get_note(study)
     found = {name: ambiguous(text) for name, text in texts.items()}
     assert not any(found.values()), {k: v[:3] for k, v in found.items() if v}
     assert "less energy" in texts["report.md"] or "more energy" in texts["report.md"]
