@@ -545,7 +545,8 @@ def still_running(study: optuna.Study) -> int:
 
 
 class StudyProgress:
-    """One line per event on stderr: trials done of the budget, the running trial's phase, best reduction so far."""
+    """One line per event on stderr: the running trial's phase; and for each trial started or finished, the study's
+    progress (runs done of those planned, time left, joules spent so far), what it measured, best reduction so far."""
 
     def __init__(self, ctx: StudyContext, budget: int, stream: Any = None, prefix: str = "") -> None:
         self.ctx = ctx
@@ -554,14 +555,31 @@ class StudyProgress:
         self.prefix = prefix
         self.trial = None
         self.started = time.perf_counter()
+        self.done_at_start = finished_count(ctx.study)  # a resumed study's earlier runs do not set the pace
 
     def _print(self, text: str) -> None:
         print(self.prefix + text, file=self.stream, flush=True)
 
+    def overall(self, study: optuna.Study) -> str:
+        """Runs done of those planned · time left, estimated from the mean time per run since this process started
+        (every worker's runs count, so it is the study's pace) · joules every trial spent so far, labelled as the
+        study's meter measures them."""
+        done = finished_count(study)
+        left, ran = max(self.budget - done, 0), done - self.done_at_start
+        if not left:
+            eta = "no runs left"
+        elif ran > 0:
+            per_run = (time.perf_counter() - self.started) / ran
+            eta = f"about {_duration(per_run * left)} left (estimated: {_duration(per_run)} a run so far)"
+        else:
+            eta = "time left: estimated after the first run"
+        spent = sum(rec.spent_j(t) for t in study.get_trials(deepcopy=False))
+        meter = self.ctx.pipeline.meter.source.split("-")[0]  # measured-gpu, measured-cpu: measured
+        return f"[{done}/{self.budget} runs · {eta} · {spent:,.0f} J spent so far ({meter})]"
+
     def trial_started(self, trial: optuna.Trial, role: str) -> None:
         self.trial = trial.number
-        done = finished_count(self.ctx.study)
-        self._print(f"[{done}/{self.budget} runs] trial {trial.number} ({role}) started")
+        self._print(f"{self.overall(self.ctx.study)} trial {trial.number} ({role}) started")
 
     def phase(self, event: str, **info: Any) -> None:
         if event == "phase":
@@ -572,7 +590,6 @@ class StudyProgress:
             self._print(f"    trial {self.trial}: epoch {info['epoch']}/{info['epochs']} · loss {info['loss']:.4f}")
 
     def trial_finished(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        done = finished_count(study)
         if trial.state == TrialState.COMPLETE:
             ua = trial.user_attrs
             runs = int(ua.get("runs", 1))
@@ -594,5 +611,11 @@ class StudyProgress:
             what = f"{trial.state.name}: {trial.user_attrs.get(rec.FAIL_REASON, '')}"
         best = max((t.user_attrs.get("energy_reduction_pct", 0.0) for t in rec.pareto_trials(study)), default=None)
         best_text = f" · best feasible: {rec.saving_text(best / 100)}" if best is not None else ""
-        self._print(f"[{done}/{self.budget} runs] trial {trial.number} {what}{best_text} · "
+        self._print(f"{self.overall(study)} trial {trial.number} {what}{best_text} · "
                     f"{time.perf_counter() - self.started:.0f} s")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
