@@ -51,7 +51,7 @@ FAILED=()
 GRACE=5  # seconds between a step's SIGTERM and its SIGKILL
 
 if [ "$DRY" = 1 ]; then
-  TASK=fortunes-tiny ENERGY=estimate FIXED='epochs=1,tokenizer="rust",max_length=32' STUDY_EPOCHS=1
+  TASK=fortunes-tiny ENERGY=estimate FIXED='epochs=1,tokenizer="rust",max_length=32' STUDY_EPOCHS=3
   # install check knobs trials compile study confirm export_front status: CPU-sized, no tool limit to fit
   LIMITS=(300 120 120 900 900 900 600 60 60)
 else
@@ -184,15 +184,23 @@ study() {
   [ "$DRY" = 1 ] && template=benchmarks/gpu/study-dry.toml
   sed -e "s/@TASK@/$TASK/" -e "s/@ENERGY@/$ENERGY/" "$template" >"$dir/gpu.toml"
   printf '\n[fixed]\nepochs = %s\n' "$STUDY_EPOCHS" >>"$dir/gpu.toml"
-  [ "$DRY" = 1 ] && printf 'tokenizer = "rust"\n' >>"$dir/gpu.toml"
+  [ "$DRY" = 1 ] && printf 'tokenizer = "rust"\nlearning_rate = 1e-3\n' >>"$dir/gpu.toml"
   "${GREENKNOBS[@]}" run "$dir/gpu.toml" --n-trials 10 --no-confirm
 }
 
 knobs() { "${GREENKNOBS[@]}" knobs --task "$TASK"; }
 trials() { "$PY" -P benchmarks/gpu/trials.py --out "$RESULTS" --task "$TASK" --energy "$ENERGY" --fixed "$FIXED" "${ONLY[@]}"; }
 compile() { "$PY" -P benchmarks/gpu/trials.py --out "$RESULTS" --task "$TASK" --energy "$ENERGY" --fixed "$FIXED" --group compile; }
-confirm() { "${GREENKNOBS[@]}" confirm "$RESULTS/study/gpu.toml" --repeats 2; }
-export_front() { "${GREENKNOBS[@]}" export "$RESULTS/study/gpu.toml" --out "$RESULTS/study/pareto"; }
+# A study whose search found no candidate is a finding, not a broken step: greenknobs says so in one line (exit 2).
+finding_if_no_candidate() {
+  local out rc=0
+  out=$("$@" 2>&1) || rc=$?
+  echo "$out"
+  if [ "$rc" -eq 2 ] && grep -q "has no Pareto candidate" <<<"$out"; then echo "finding: no Pareto candidate"; return 0; fi
+  return "$rc"
+}
+confirm() { finding_if_no_candidate "${GREENKNOBS[@]}" confirm "$RESULTS/study/gpu.toml" --repeats 2; }
+export_front() { finding_if_no_candidate "${GREENKNOBS[@]}" export "$RESULTS/study/gpu.toml" --out "$RESULTS/study/pareto"; }
 status() { "${GREENKNOBS[@]}" status "$RESULTS/study/gpu.toml"; }
 
 if [ "${1:-}" = --step ]; then  # a step's child (see step): run the one function
