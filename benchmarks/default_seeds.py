@@ -62,20 +62,12 @@ def old_rule(study: optuna.Study) -> dict[int, bool]:
     base = rec.baseline_trial(study)
     if twin is None or base is None:
         return {}
+    from benchmarks.verdict_power import old_rule as replaced_rule
+
     runs = measures(twin)
     b = runs.get(base.number, {})
-    seeds = sorted(b)[:3]
-    out = {}
-    for n in confirmed(study):
-        c = runs.get(n, {})
-        both = [s for s in seeds if s in c]
-        if len(both) < 2:
-            out[n] = False
-            continue
-        sav = rec.t_interval([1 - c[s].energy_j / b[s].energy_j for s in both])
-        ret = rec.t_interval([c[s].f1 / b[s].f1 for s in both])
-        out[n] = ret.low >= rec.min_f1_retention(study) and sav.low > 0
-    return out
+    first = {s: b[s] for s in sorted(b)[:3]}
+    return {n: replaced_rule(runs.get(n, {}), first, rec.min_f1_retention(study)) for n in confirmed(study)}
 
 
 def summarise(folder: Path) -> list[dict[str, Any]]:

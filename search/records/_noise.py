@@ -291,6 +291,7 @@ class NoiseFloor:
         borderline = not measurable and -mean_e > 0 and -mean_e >= margin_e / 2
         room = k < max_runs
         how = "paired" if paired else "against the floor's mean"
+        undecided = False  # within the noise with no run left to decide it (or more runs due): never feasible
         if degenerate:
             feasible, more, reason = False, False, "degenerate: it does not beat a label-blind predictor"
         elif mean_e >= 0:
@@ -319,7 +320,8 @@ class NoiseFloor:
         else:
             feasible, more, reason = False, False, (f"F1 within noise of the floor ({over:+.4f}, noise {margin_f:.4f}) "
                                                     "and not re-measured (no budget left): undecided")
-        undecided = more or (not feasible and reason.endswith("undecided"))
+            undecided = True
+        undecided = more or undecided
         return Verdict(saving_j, margin_j, over, margin_f, k, degenerate, more, undecided, feasible, reason, paired,
                        dof)
 
@@ -519,11 +521,11 @@ def decide(candidates: Mapping[int, Mapping[int, RunMeasure]], baseline: Mapping
         p = {c: (1.0 if t is None or base_bad or any(candidates[c][s].degenerate for s in upto if s in candidates[c])
                  else t.p) for c, t in tests.items()}
         rejected = holm(p, a)
-        m = len(p)
+        # Holm's level for each candidate at this look: α / (m − rank + 1), its rank among the family's p-values
+        order = sorted(p, key=lambda x: p[x])
+        levels = {c: a / (len(p) - i) for i, c in enumerate(order)}
         for c, t in tests.items():
-            # Holm's level for c at this look: α / (m − rank + 1), rank of its p among the family
-            order = sorted(p, key=lambda x: p[x])
-            level = a / (m - order.index(c))
+            level = levels[c]
             last[c] = (level, t, n)
             if c in rejected and c not in recommended_at and t is not None:
                 recommended_at[c] = (level, t, n)
