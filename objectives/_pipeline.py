@@ -21,6 +21,7 @@ from greenknobs.objectives._result import TrialResult, aborted
 from greenknobs.objectives._tasks import Task
 from greenknobs.objectives._tokens import Encoded, TokenCache, encode, subsample
 from greenknobs.objectives._train import TrialFailed
+from greenknobs.objectives._trained import REUSED_PHASES, TrainedModels, keep, training_identity
 from greenknobs.spaces import Hardware, Space, TaskInfo, detect_hardware
 
 Progress = Callable[..., None]
@@ -44,6 +45,7 @@ class Pipeline:
         self.meter = meter
         self.progress = progress
         self.token_cache = token_cache or TokenCache()
+        self.trained = TrainedModels()  # trained models kept for serving under other inference knobs (_trained.py)
         self.warmup_reading: Any = None
 
     @functools.cached_property
@@ -76,11 +78,26 @@ class Pipeline:
         sibling.task = dataclasses.replace(self.task, eval_split=split)
         return sibling
 
+    def training_identity(self, config: Mapping[str, Any], seed: int | None, scope: str) -> str:
+        """What identifies the model `config` trains at `seed`, within `scope` (objectives/_trained.py)."""
+        return training_identity(scope, self.task, self.splits.fingerprint, config,
+                                 self.seed if seed is None else seed)
+
+    def has_trained(self, config: Mapping[str, Any], seed: int | None, scope: str | None) -> bool:
+        """Whether a run of `config` at `seed` within `scope` would serve a kept model instead of training."""
+        return scope is not None and self.training_identity(config, seed, scope) in self.trained
+
     def run(self, config: Mapping[str, Any], seed: int | None = None,
-            monitor: Callable[[Report], None] | None = None) -> TrialResult:
+            monitor: Callable[[Report], None] | None = None, *, reuse: str | None = None,
+            label: str = "") -> TrialResult:
         """`config` must be complete (Space.complete). A run that ends before its result raises RunAborted (an error:
         TrialFailed, a library's, early stopping's) or RunInterrupted (Ctrl-C, SIGTERM), from what ended it, with the
         joules it burned and the reports it made.
+        `reuse`: the scope (a study's name) within which trained models are shared. A run whose training identity
+        (objectives/_trained.py) matches a model trained in that scope serves it: its data phase runs as always, its
+        model and training phases carry the recorded joules (listed in `reused_phases`, `reused_training` names the
+        run that trained it, by the `label` that run was given), and only inference is measured. A run that trains
+        keeps its model for the runs after it. None: train, keep nothing.
         `seed` (default: the pipeline's) decides the training subsample, the data order and the head's
         initialisation: repeats at different seeds measure the F1 spread, not only the meter's.
 
@@ -95,6 +112,8 @@ class Pipeline:
         device = self.hardware.device
         readings: dict[str, Any] = {}
         reused: list[str] = []
+        identity = None if reuse is None else self.training_identity(config, seed, reuse)
+        kept = self.trained.get(identity) if identity is not None else None
         started = time.perf_counter()
         first = len(self.meter.readings)
         extra: dict[str, Any] = {}
@@ -113,23 +132,36 @@ class Pipeline:
                 else:
                     self.token_cache.put(key, data, got[0])
                 train_set, eval_set, tokenizer = data
-                self._emit("phase", phase="model")
-                with self.meter.window("model") as got:
-                    built = _build.build_model(config, config["model"], self.splits.num_labels, device, self.task.lora_targets)
-                readings["model"] = got[0]
-                self._emit("phase", phase="training")
-                training = _Segments(self.meter, "training")
-                hook = None
-                if monitor is not None:
-                    hook = self._monitor_hook(built.model, eval_set, config, tokenizer.pad_token_id, training,
-                                              sum(r.energy_j for r in readings.values()), monitor, extra)
-                with training:
-                    trained = _train.train(built.model, train_set, config, device, tokenizer.pad_token_id, seed,
-                                           self._emit, monitor=hook)
-                readings["training"] = training.total()
+                if kept is not None:  # served from the kept model: the recorded phases, no training, no monitor
+                    model, facts = kept.serving_copy(device), kept.facts
+                    readings.update({p: kept.readings[p] for p in REUSED_PHASES})
+                    reused += list(REUSED_PHASES)
+                else:
+                    self._emit("phase", phase="model")
+                    with self.meter.window("model") as got:
+                        built = _build.build_model(config, config["model"], self.splits.num_labels, device,
+                                                   self.task.lora_targets)
+                    readings["model"] = got[0]
+                    self._emit("phase", phase="training")
+                    training = _Segments(self.meter, "training")
+                    hook = None
+                    if monitor is not None:
+                        hook = self._monitor_hook(built.model, eval_set, config, tokenizer.pad_token_id, training,
+                                                  sum(r.energy_j for r in readings.values()), monitor, extra)
+                    with training:
+                        trained = _train.train(built.model, train_set, config, device, tokenizer.pad_token_id, seed,
+                                               self._emit, monitor=hook)
+                    readings["training"] = training.total()
+                    model = built.model
+                    facts = {"trainable_params": built.trainable_params, "total_params": built.total_params,
+                             "layers": built.layers, "lora_modules": built.lora_modules,
+                             "epoch_losses": trained["epoch_losses"]}
+                    if identity is not None:  # copied outside every energy window, before serving changes it
+                        self.trained.put(keep(identity, model, {p: readings[p] for p in REUSED_PHASES}, facts,
+                                              label))
                 self._emit("phase", phase="inference")
                 with self.meter.window("inference") as got:
-                    served, info = _infer.prepare(built.model, config, device)
+                    served, info = _infer.prepare(model, config, device)
                     preds = _infer.predict(served, eval_set, config["infer_batch_size"], device, tokenizer.pad_token_id)
                 readings["inference"] = got[0]
         except BaseException as err:
@@ -153,12 +185,13 @@ class Pipeline:
             f1=scores.f1, f1_kind=scores.f1_kind, weighted_f1=scores.weighted_f1, accuracy=scores.accuracy,
             majority_f1=scores.majority_f1, chance_f1=scores.chance_f1, degenerate=scores.degenerate,
             degenerate_reason=scores.degenerate_reason,
-            predicted_counts=scores.predicted_counts, trainable_params=built.trainable_params,
-            total_params=built.total_params, layers=built.layers, lora_modules=built.lora_modules,
+            predicted_counts=scores.predicted_counts, trainable_params=facts["trainable_params"],
+            total_params=facts["total_params"], layers=facts["layers"], lora_modules=facts["lora_modules"],
             n_train=len(train_set), n_eval=len(eval_set), eval_split=self.task.eval_split,
             token_width=train_set.width, power_limit_w=extra.get("power_limit_w"),
             quantized_linear_layers=info.get("quantized_linear_layers", 0), served=info.get("served", ""),
-            epoch_losses=trained["epoch_losses"], reused_phases=reused,
+            epoch_losses=list(facts["epoch_losses"]), reused_phases=reused,
+            training_id=identity or "", reused_training=(kept.label or "an earlier run") if kept is not None else "",
             hardware={**self.meter.hardware, **{"power_limit": extra[k] for k in ("power_limit_note",) if k in extra}},
             warmup_energy_j=warmup.energy_j if warmup else 0.0, warmup_time_s=warmup.time_s if warmup else 0.0,
             monitor_energy_j=sum(r.energy_j for r in extra.get("monitor", [])),

@@ -88,7 +88,11 @@ class TrialResult:
     served: str = ""  # what actually served, read back from the served model (objectives/_infer.py `served`)
     chance_f1: float = 0.0  # what a label-blind predictor scores by luck (objectives/_metrics.py): the degenerate line
     epoch_losses: list[float] = field(default_factory=list)
-    reused_phases: list[str] = field(default_factory=list)  # charged at their recorded cost (see TokenCache)
+    reused_phases: list[str] = field(default_factory=list)  # charged at their recorded cost (TokenCache, _trained.py)
+    # The trained model's identity (objectives/_trained.py; "" when the run was not asked to share it), and for a run
+    # that served a kept model instead of training, the run that trained it.
+    training_id: str = ""
+    reused_training: str = ""
     # The process's one-off start-up cost, paid before this trial's first phase when it was the process's first
     # trial: part of what the search spent, never of what the configuration costs (not in energy_j).
     warmup_energy_j: float = 0.0
@@ -109,6 +113,17 @@ class TrialResult:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
     @property
+    def trained(self) -> bool:
+        """Whether this run trained its model (False: it served a model an earlier run trained)."""
+        return not self.reused_training
+
+    @property
+    def spent_j(self) -> float:
+        """What the run burned: its measured phases and early stopping's slice scoring, not the phases it carries
+        at a recorded cost (tokenized data, a trained model), which their first run paid."""
+        return sum(j for p, j in self.phase_energy_j.items() if p not in self.reused_phases) + self.monitor_energy_j
+
+    @property
     def estimated(self) -> bool:
         return self.energy_source == "estimated"
 
@@ -118,7 +133,9 @@ class TrialResult:
         lines.append(f"energy ({label}): {self.energy_j:,.1f} J in {self.time_s:.1f} s")
         for phase in PIPELINE_PHASES:
             if phase in self.phase_energy_j:
-                reused = " (tokenized data reused; charged its recorded cost)" if phase in self.reused_phases else ""
+                reused = ("" if phase not in self.reused_phases else
+                          " (tokenized data reused; charged its recorded cost)" if phase == "data" else
+                          f" (trained model reused from {self.reused_training}; charged its recorded cost)")
                 lines.append(f"  {phase:<10} {self.phase_energy_j[phase]:>10,.1f} J  {self.phase_time_s[phase]:>7.1f} s{reused}")
         lines.append(f"  source: {self.energy_description}")
         lines.append(

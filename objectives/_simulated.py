@@ -21,6 +21,7 @@ from greenknobs.objectives._metrics import f1_kind
 from greenknobs.objectives._pipeline import Pipeline, Report
 from greenknobs.objectives._result import PIPELINE_PHASES, TrialResult, aborted
 from greenknobs.objectives._tasks import Task
+from greenknobs.objectives._trained import REUSED_PHASES, keep
 from greenknobs.spaces import Hardware, TaskInfo
 
 SOURCE = "simulated"
@@ -86,12 +87,22 @@ class SimulatedPipeline(Pipeline):
     def warm_up(self, config: Mapping[str, Any]) -> None:  # nothing to warm
         return None
 
-    def run(self, config: Mapping[str, Any], seed: int | None = None, monitor: Any = None) -> TrialResult:
+    def run(self, config: Mapping[str, Any], seed: int | None = None, monitor: Any = None, *,
+            reuse: str | None = None, label: str = "") -> TrialResult:
+        """As Pipeline.run, reuse included: a run whose training identity was trained in `reuse` carries that run's
+        model and training joules and answers the response's data and inference joules."""
         config = dict(config)
         seed = self.seed if seed is None else seed
         self.runs += 1
         r = self.respond(config, seed, self.task.eval_split)
         phases = {p: float(r.phase_energy_j.get(p, 0.0)) for p in PIPELINE_PHASES}
+        identity = None if reuse is None else self.training_identity(config, seed, reuse)
+        kept = self.trained.get(identity) if identity is not None else None
+        if kept is not None:
+            phases.update({p: kept.readings[p] for p in REUSED_PHASES})
+            monitor = None  # nothing trains, nothing to report
+        elif identity is not None:
+            self.trained.put(keep(identity, None, {p: phases[p] for p in REUSED_PHASES}, {}, label))
         curve: list[Report] = []
         if monitor is not None:
             for at, f1, one_class in r.curve:
@@ -117,4 +128,6 @@ class SimulatedPipeline(Pipeline):
             predicted_counts={}, trainable_params=0, total_params=0, layers=self._layers, lora_modules=0, n_train=0,
             n_eval=0, eval_split=self.task.eval_split, token_width=int(config.get("max_length", 0)),
             curve=[c.to_dict() for c in curve], monitor_energy_j=len(curve) * r.monitor_j,
+            reused_phases=list(REUSED_PHASES) if kept is not None else [], training_id=identity or "",
+            reused_training=(kept.label or "an earlier run") if kept is not None else "",
         )

@@ -26,7 +26,7 @@ from greenknobs._errors import GreenknobsError
 from greenknobs.search.analysis._outdir import marker_name, replacing_folder
 from greenknobs.search import records as rec
 from greenknobs.search.records import SPEC_ATTR, baseline_config, knob_differences
-from greenknobs.search.study import confirmed
+from greenknobs.search.study import confirm_study, confirmed, measures
 from greenknobs.spaces import ConfigFile, atomic_write_text, write_config_file
 
 MARKER = marker_name("export")  # present in every folder export wrote; the licence to replace it
@@ -73,6 +73,17 @@ class Entry:
     @property
     def runs(self) -> list[rec.RunMeasure]:
         return rec.runs_of(self.trial)
+
+    def reuse_text(self, study: optuna.Study) -> str:
+        """How many of its runs served a trained model kept from another run ("" when none did)."""
+        search = self.runs
+        test = list(measures(confirm_study(study, create=False)).get(self.number, {}).values())
+        parts = [f"{sum(r.reused for r in rs)} of its {len(rs)} {what} runs"
+                 for rs, what in ((search, "search"), (test, "test")) if any(r.reused for r in rs)]
+        if not parts:
+            return ""
+        return ("trained model reused in " + " and ".join(parts) + ": served at inference cost, their training "
+                "joules the recorded ones of the run that trained it")
 
 
 def entries_of(study: optuna.Study) -> list[Entry]:
@@ -129,7 +140,7 @@ def pick(entries: list[Entry], min_f1_retention: float | None = None, max_energy
 
 def _verdicts_at(study: optuna.Study, entries: list[Entry], floor: float) -> dict[int, rec.Paired]:
     """The confirmation's verdicts replayed at another floor, over the same runs and looks."""
-    from greenknobs.search.study import CONFIRMED_ATTR, confirm_study, measures
+    from greenknobs.search.study import CONFIRMED_ATTR
 
     stored = study.user_attrs.get(CONFIRMED_ATTR, {})
     base = rec.baseline_trial(study)
@@ -184,12 +195,15 @@ def _measured(study: optuna.Study, e: Entry, floor: rec.NoiseFloor | None) -> di
         "energy_source": ua.get("energy_source", "unknown"), "f1_kind": ua.get("f1_kind", ""),
         "changed_knobs": sorted(e.changed),
         "search": {"split": "validation", "runs": len(runs), "seeds": [r.seed for r in runs],
+                   "runs_serving_a_kept_model": sum(r.reused for r in runs),
                    "energy_j": round(float(e.trial.values[0]), 3), "f1": round(float(e.trial.values[1]), 6),
                    "energy_reduction_pct": ua.get("energy_reduction_pct"), "f1_retention_pct": ua.get("f1_retention_pct"),
                    "verdict": (ua.get(rec.VERDICT) or {}).get("reason")},
     }
     if floor is not None:
         m["noise_floor"] = {k: v for k, v in floor.summary().items() if v is not None}
+    if e.reuse_text(study):
+        m["training_reused"] = e.reuse_text(study)
     p = e.paired
     if p is not None and p.n:
         m["confirmation"] = {
@@ -266,6 +280,13 @@ def index_markdown(study: optuna.Study, entries: list[Entry], floor: rec.NoiseFl
               "listed.", ""]
     if chosen is not None:
         lines += [f"**Your pick** ([{BEST}]({BEST})): {chosen[1]}.", ""]
+    training = sum(rec.budget_runs(t) for t in study.get_trials(deepcopy=False) if t.state.is_finished())
+    measured = sum(rec.measured_runs(t) for t in study.get_trials(deepcopy=False))
+    if measured != training:
+        lines += [f"**A training run paid once.** The search measured {measured} configuration runs with {training} "
+                  "training runs: a configuration that differs from a run already made only in how it serves "
+                  "(its inference knobs) served that run's trained model, carrying its model and training joules as "
+                  "recorded and measuring its own inference; the study's spend counts each training once.", ""]
     lines += [f"## Recommended ({len(recommended)})", ""]
     if recommended:
         unit = f"energy (J, test, {word})" if word else "energy (J, test)"
@@ -281,6 +302,9 @@ def index_markdown(study: optuna.Study, entries: list[Entry], floor: rec.NoiseFl
         lines += ["", "**Break-even** (runs of the recommended configuration, each in place of a baseline run, that "
                   "pay back everything the study spent):", ""]
         lines += [f"- {b.text(word)}" for b in break_even(study)]
+        reused = [(e, e.reuse_text(study)) for e in recommended if e.reuse_text(study)]
+        if reused:
+            lines += ["", "**Trained models reused:**", ""] + [f"- trial {e.number}: {text}" for e, text in reused]
     else:
         lines.append("No configuration is recommended: none passed both tests on the test split (see the "
                      "candidates below and why).")
@@ -294,7 +318,9 @@ def index_markdown(study: optuna.Study, entries: list[Entry], floor: rec.NoiseFl
             search = (f"{rec.saving_text(ua.get('energy_reduction_pct', 0) / 100)}, "
                       f"{ua.get('f1_retention_pct', 0):.1f}% of the F1, "
                       + (f"mean of {runs} runs" if runs > 1 else "measured once"))
-            lines.append(f"| {e.number} | {_knobs(e)} | {search} | {e.reason} | [{e.file}]({e.file}) |")
+            reuse = e.reuse_text(study)
+            lines.append(f"| {e.number} | {_knobs(e)} | {search}{f' ({reuse})' if reuse else ''} | {e.reason} | "
+                         f"[{e.file}]({e.file}) |")
     else:
         lines.append("None.")
     base_stats = next((e.paired for e in entries if e.paired is not None and e.paired.n), None)

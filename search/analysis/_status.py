@@ -25,6 +25,8 @@ def study_status(study: optuna.Study) -> dict[str, Any]:
         "study": study.study_name,
         "trials": dict(states),
         "runs": sum(rec.budget_runs(t) for t in trials if t.state.is_finished()),
+        "configuration_runs": sum(rec.measured_runs(t) for t in trials),
+        "served_runs": sum(_served(t) for t in trials),
         "pareto_size": len(front),
         "noise_floor": floor.summary() if floor else None,
         "baseline_energy_j": floor.energy_j[0] if floor else None,
@@ -38,6 +40,7 @@ def study_status(study: optuna.Study) -> dict[str, Any]:
         "energy_spent_j": sum(rec.spent_j(t) for t in trials),
         "break_even": [b.to_dict() for b in break_even(study)],
         "confirmation_energy_j": _confirmation_spent(study),
+        "confirmation_runs": _confirmation_runs(study),
         "energy_sources": sources,
         "baseline_degenerate": bool(base.user_attrs.get("degenerate")) if base else None,
     }
@@ -51,7 +54,9 @@ def status_text(study: optuna.Study) -> str:
     stopped = sum(1 for t in study.get_trials(deepcopy=False) if "greenknobs.stopped" in t.user_attrs)
     # A proposal of a configuration the study had ends FAIL with nothing trained (study/_duplicates.py): say so.
     asked = sum(1 for t in study.get_trials(deepcopy=False) if rec.role_of(t) == rec.DUPLICATE)
-    lines = [f"study {s['study']}: {states} ({s['runs']} training runs"
+    served = (f", {s['configuration_runs']} configuration runs measured: {s['served_runs']} of them served a trained "
+              "model kept from another run, at inference cost" if s["served_runs"] else "")
+    lines = [f"study {s['study']}: {states} ({s['runs']} training runs{served}"
              + (f", {stopped} stopped early" if stopped else "")
              + (f"; {asked} failed as duplicates: proposals of measured configurations, nothing trained" if asked else "")
              + f"); Pareto candidates: {s['pareto_size']}"]
@@ -81,10 +86,26 @@ def status_text(study: optuna.Study) -> str:
     sources = "" if word else f" ({', '.join(s['energy_sources']) or 'nothing measured yet'})"
     lines.append(f"energy spent by the search: {s['energy_spent_j']:,.1f} J{label}{sources}"
                  + (f"; by confirmation, apart: {s['confirmation_energy_j']:,.1f} J{label}"
-                    if s["confirmation_energy_j"] else ""))
+                    + _runs_text(*s["confirmation_runs"]) if s["confirmation_energy_j"] else ""))
     for b in break_even(study):
         lines.append("break-even: " + b.text(word))
     return "\n".join(lines)
+
+
+def _served(trial: optuna.trial.FrozenTrial) -> int:
+    """Runs of a complete trial that served a model an earlier run trained (objectives/_trained.py)."""
+    return sum(1 for r in trial.user_attrs.get(rec.RUNS, []) if r.get("reused")) if trial.state.is_finished() else 0
+
+
+def _confirmation_runs(study: optuna.Study) -> tuple[int, int]:
+    """(runs, training runs) of the confirmation: candidates that serve alike share a training at each seed."""
+    twin = confirm_study(study, create=False)
+    done = [t for t in twin.get_trials(deepcopy=False) if t.state.is_finished()] if twin is not None else []
+    return len(done), sum(int(t.user_attrs.get(rec.TRAINING_RUNS, 1)) for t in done)
+
+
+def _runs_text(runs: int, trained: int) -> str:
+    return f" ({runs} runs, {trained} of them training)" if runs != trained else f" ({runs} runs)"
 
 
 def _confirmation_spent(study: optuna.Study) -> float:

@@ -17,7 +17,7 @@ from greenknobs.search.records._effects import (
 from greenknobs.search.records._noise import (
     ALPHA, CONFIDENCE, Interval, LOAD_FLAG, MIN_POOLED_DOF, NoiseFloor, Paired, RE_MEASURE_RUNS, RunMeasure, SCREEN_ALPHA,
     Spread, Verdict, alpha_spent, cells_of, decide as decide_verdicts, floor_of, holm, interval_text, look_alphas,
-    paired, saving_text, sequential, t_interval, t_upper, two_way,
+    Pools, paired, pooled_spreads, saving_text, sequential, t_interval, t_upper, two_way,
 )
 from greenknobs.search.records._optuna import (
     as_trial, fresh, heartbeat, record_heartbeat, set_state, set_system_attr, storage_of, study_id, study_system_attrs,
@@ -25,8 +25,8 @@ from greenknobs.search.records._optuna import (
 )
 from greenknobs.search.records._records import (
     CONFIG, CONFIRM_SUFFIX, DUPLICATE, FAIL_REASON, METER_ATTR, RESULT, ROLE, ROLE_TEXT, RUNS, SEED, SPEC_ATTR,
-    VERDICT, baseline_config, baseline_trial, budget_runs, completed, energy_label, energy_sources, energy_word,
-    is_estimated, is_feasible, knob_differences, measure_of, min_f1_retention, noise_floor, note_markdown,
+    TRAINING_RUNS, VERDICT, baseline_config, baseline_trial, budget_runs, completed, energy_label, energy_sources, energy_word,
+    is_estimated, is_feasible, knob_differences, measure_of, measured_runs, min_f1_retention, noise_floor, note_markdown,
     pareto_trials, result_of, role_of, runs_of, spent_j, store_result, study_spread,
 )
 
@@ -40,8 +40,8 @@ __all__ = [
     "baseline_trial", "budget_runs", "cells_of", "completed", "constraint_values", "curve_of", "decide_stop",
     "decide_verdicts", "effects_of", "energy_label", "energy_sources", "energy_word", "feasible_of", "floor_of",
     "history_of", "holm", "interval_text", "is_estimated", "is_feasible", "knob_differences", "level_key",
-    "look_alphas", "measure_of", "metric_names", "min_f1_retention", "noise_floor", "note_markdown", "paired",
-    "pareto_trials", "phase_of", "predicted_saving", "projected_j", "replay", "result_of", "role_of", "runs_of",
+    "look_alphas", "measure_of", "measured_runs", "metric_names", "min_f1_retention", "noise_floor", "note_markdown", "paired",
+    "pareto_trials", "phase_of", "Pools", "pooled_spreads", "predicted_saving", "projected_j", "replay", "result_of", "role_of", "runs_of",
     "satisfies_constraints", "saving_text", "scoring_j", "sequential", "set_constraints", "spent_j", "store_result",
-    "study_spread", "t_interval", "t_upper", "tolerance", "two_way",
+    "study_spread", "t_interval", "t_upper", "tolerance", "two_way", "TRAINING_RUNS",
 ]

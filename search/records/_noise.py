@@ -78,18 +78,26 @@ class RunMeasure:
     f1: float
     degenerate: bool = False
     foreign_load: float | None = None  # other processes' share of the CPUs during the run (None: not recorded)
+    # The trained model's identity (objectives/_trained.py; "" when not recorded) and whether the run served a model
+    # an earlier run trained: two runs with one training differ by their inference alone (`pooled_spreads`).
+    training: str = ""
+    reused: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         out = {"seed": self.seed, "energy_j": self.energy_j, "f1": self.f1, "degenerate": self.degenerate}
         if self.foreign_load is not None:
             out["foreign_load"] = self.foreign_load
+        if self.training:
+            out["training"] = self.training
+        if self.reused:
+            out["reused"] = True
         return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> RunMeasure:
         load = d.get("foreign_load")
         return cls(int(d["seed"]), float(d["energy_j"]), float(d["f1"]), bool(d.get("degenerate", False)),
-                   None if load is None else float(load))
+                   None if load is None else float(load), str(d.get("training", "")), bool(d.get("reused", False)))
 
 
 # -- the spread a verdict divides by ------------------------------------------------------------------------------
@@ -161,6 +169,44 @@ def two_way(cells: Iterable[tuple[Hashable, int, float, float]]) -> Spread | Non
 def cells_of(runs_by_config: Mapping[Hashable, Iterable[RunMeasure]]) -> list[tuple[Hashable, int, float, float]]:
     return [(c, r.seed, r.f1, math.log(r.energy_j)) for c, runs in runs_by_config.items() for r in runs
             if r.energy_j > 0]
+
+
+@dataclass(frozen=True)
+class Pools:
+    """The study's paired noise, in two pools that must not be mixed.
+
+    `trained`: the two-way residuals over runs that trained their own model (a run that served a kept model is left
+    out): the noise of a pair trained apart, training noise included. `shared`: the same model over the runs whose
+    training another configuration's run shares, blocked by the training instead of the seed: the noise of a pair
+    that differs in serving alone, far smaller. Pooling the two would lend the second's small spread to pairs
+    trained apart (a liberal test); `between` gives each pair the pool of its kind."""
+
+    trained: Spread | None
+    shared: Spread | None
+
+    def between(self, cand: Iterable[RunMeasure], base: Mapping[int, RunMeasure]) -> Spread | None:
+        """The pool for `cand` against the baseline's runs by seed: `shared` when every paired seed shares one
+        training with the baseline and that pool has degrees of freedom, else `trained` (for a shared pair the
+        larger, conservative spread)."""
+        pairs = [(x, base[x.seed]) for x in cand if x.seed in base]
+        one_training = bool(pairs) and all(x.training and x.training == y.training for x, y in pairs)
+        if one_training and self.shared is not None and self.shared.dof >= 1:
+            return self.shared
+        return self.trained
+
+
+def pooled_spreads(runs_by_config: Mapping[Hashable, Iterable[RunMeasure]]) -> Pools:
+    """`Pools` of these runs: configurations as rows; seeds (trained pool) or trainings (shared pool) as blocks."""
+    runs = {c: list(rs) for c, rs in runs_by_config.items()}
+    trained = two_way(cells_of({c: [r for r in rs if not r.reused] for c, rs in runs.items()}))
+    counts: dict[str, int] = {}
+    for rs in runs.values():
+        for r in rs:
+            if r.training:
+                counts[r.training] = counts.get(r.training, 0) + 1
+    cells = [(c, r.training, r.f1, math.log(r.energy_j)) for c, rs in runs.items() for r in rs
+             if r.energy_j > 0 and counts.get(r.training, 0) > 1]
+    return Pools(trained, two_way(cells))
 
 
 # -- the search's screen ------------------------------------------------------------------------------------------
@@ -500,7 +546,8 @@ def decide(candidates: Mapping[int, Mapping[int, RunMeasure]], baseline: Mapping
     `seeds`: the confirmation's seeds in the order they were run; `looks`: how many of them each look had (default:
     one look at every count from 2 on, as the sequential confirmation makes them); `k_max`: the seeds the study
     planned at most (the spending function's horizon). At each look the spread is pooled over the baseline and every
-    candidate (`two_way`), each candidate gets its intersection-union p-value, and Holm runs across all candidates at
+    candidate (`two_way`; a candidate that shares the baseline's trainings gets the pool of pairs that share one,
+    `pooled_spreads`), each candidate gets its intersection-union p-value, and Holm runs across all candidates at
     the look's share of α; a candidate rejected at any look is recommended."""
     seeds = list(seeds)
     r = min_retention
@@ -516,8 +563,9 @@ def decide(candidates: Mapping[int, Mapping[int, RunMeasure]], baseline: Mapping
         upto = seeds[:n]
         runs = {"baseline": [baseline[s] for s in upto if s in baseline]}
         runs.update({c: [runs_c[s] for s in upto if s in runs_c] for c, runs_c in candidates.items()})
-        spread = two_way(cells_of(runs))
-        tests = {c: _test(candidates[c], baseline, upto, spread, r) for c in candidates}
+        pools = pooled_spreads(runs)
+        base_upto = {s: baseline[s] for s in upto if s in baseline}
+        tests = {c: _test(candidates[c], baseline, upto, pools.between(runs[c], base_upto), r) for c in candidates}
         p = {c: (1.0 if t is None or base_bad or any(candidates[c][s].degenerate for s in upto if s in candidates[c])
                  else t.p) for c, t in tests.items()}
         rejected = holm(p, a)

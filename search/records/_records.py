@@ -14,12 +14,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from greenknobs.objectives import PIPELINE_PHASES, TrialResult
-from greenknobs.search.records._noise import NoiseFloor, RunMeasure, Spread, Verdict, cells_of, floor_of, saving_text, two_way
+from greenknobs.search.records._noise import NoiseFloor, RunMeasure, Spread, Verdict, floor_of, pooled_spreads, saving_text
 
 ROLE = "greenknobs.role"  # baseline | search | repeat | duplicate (confirmation runs live in the ":confirm" twin)
 DUPLICATE = "duplicate"  # role of a proposal of a configuration already measured: FAIL, nothing trained
 RESULT = "greenknobs.result"  # the first run's full TrialResult
 RUNS = "greenknobs.runs"  # [{seed, energy_j, f1, degenerate}] for every run of the trial
+TRAINING_RUNS = "training_runs"  # runs of the trial that trained their model (the budget's unit)
 VERDICT = "greenknobs.verdict"  # the search-time verdict against the noise floor (records/_noise.py)
 SEED = "greenknobs.seed"  # the training seed a queued trial must run at (repeats)
 CONFIG = "greenknobs.config"
@@ -31,7 +32,8 @@ CONFIRM_SUFFIX = ":confirm"  # the twin study holding the test-split confirmatio
 
 
 def measure_of(result: TrialResult) -> RunMeasure:
-    return RunMeasure(result.seed, result.energy_j, result.f1, result.degenerate)
+    return RunMeasure(result.seed, result.energy_j, result.f1, result.degenerate, training=result.training_id,
+                      reused=not result.trained)
 
 
 def store_result(trial: optuna.Trial, results: Sequence[TrialResult], floor: NoiseFloor | None,
@@ -42,16 +44,21 @@ def store_result(trial: optuna.Trial, results: Sequence[TrialResult], floor: Noi
     `loads`: other processes' share of the CPUs during each run (study/_load.py), kept beside it."""
     first = results[0]
     loads = list(loads) + [None] * (len(results) - len(loads))
-    runs = [RunMeasure(r.seed, r.energy_j, r.f1, r.degenerate, None if x is None else round(x, 4))
-            for r, x in zip(results, loads)]
+    runs = [RunMeasure(r.seed, r.energy_j, r.f1, r.degenerate, None if x is None else round(x, 4), r.training_id,
+                       not r.trained) for r, x in zip(results, loads)]
     energy = statistics.fmean(r.energy_j for r in results)
     f1 = statistics.fmean(r.f1 for r in results)
     trial.set_user_attr(RESULT, {**first.to_dict(), "curve": []})  # each run's curve is kept under RUNS
-    trial.set_user_attr(RUNS, [{**m.to_dict(), **({"curve": r.curve} if r.curve else {})} for m, r in zip(runs, results)])
+    trial.set_user_attr(RUNS, [{**m.to_dict(), **({"curve": r.curve} if r.curve else {}),
+                                **({"reused_training": r.reused_training} if r.reused_training else {})}
+                               for m, r in zip(runs, results)])
     trial.set_user_attr("runs", len(runs))
+    # Training runs are the budget's unit: a run that served a model an earlier run trained made none.
+    trial.set_user_attr(TRAINING_RUNS, sum(1 for r in results if r.trained))
     trial.set_user_attr("energy_j", energy)
-    # What the search paid: every run, with early stopping's slice scoring (kept out of the configuration's joules).
-    trial.set_user_attr("energy_j_spent", sum(r.energy_j + r.monitor_energy_j for r in results))
+    # What the search paid: every run's measured phases, with early stopping's slice scoring (kept out of the
+    # configuration's joules); a reused training or tokenization was paid by the run that made it.
+    trial.set_user_attr("energy_j_spent", sum(r.spent_j for r in results))
     if any(r.monitor_energy_j for r in results):
         trial.set_user_attr("monitor_energy_j", sum(r.monitor_energy_j for r in results))
     trial.set_user_attr("energy_source", first.energy_source)
@@ -92,13 +99,21 @@ def runs_of(trial: FrozenTrial) -> list[RunMeasure]:
 
 
 def budget_runs(trial: FrozenTrial, baseline_runs: int = 1) -> int:
-    """Runs a trial takes of the budget: those it made once finished; while running, the baseline's planned k. A
-    duplicate proposal trained nothing and takes none (study/_duplicates.py)."""
+    """Training runs a trial takes of the budget: those it made once finished (a run that served a model an earlier
+    run trained takes none); while running, the baseline's planned k, or 1. A duplicate proposal trained nothing and
+    takes none (study/_duplicates.py)."""
     if role_of(trial) == DUPLICATE:
         return 0
     if trial.state == TrialState.RUNNING or trial.state == TrialState.WAITING:
         return baseline_runs if role_of(trial) == "baseline" else 1
+    if TRAINING_RUNS in trial.user_attrs:
+        return int(trial.user_attrs[TRAINING_RUNS])
     return max(1, int(trial.user_attrs.get("runs", 1)))
+
+
+def measured_runs(trial: FrozenTrial) -> int:
+    """Runs a finished trial measured (each a configuration at a seed), training or serving a kept model."""
+    return int(trial.user_attrs.get("runs", 1)) if trial.state == TrialState.COMPLETE else 0
 
 
 def noise_floor(study: optuna.Study, min_retention: float | None = None) -> NoiseFloor | None:
@@ -121,7 +136,9 @@ def study_spread(study: optuna.Study, config: dict[str, Any] | None = None,
                  runs: Sequence[RunMeasure] = ()) -> Spread | None:
     """The paired noise pooled over every configuration of the study measured at a seed another configuration shares
     (the baseline's k seeds, re-measurements, repeats): the two-way residuals of records/_noise.py. `config` and
-    `runs`: a trial still running (the one being judged) joins with what it has measured so far."""
+    `runs`: a trial still running (the one being judged) joins with what it has measured so far, and gets the pool
+    of its kind: of pairs that share a training when every one of its runs shares the baseline's, else of pairs
+    trained apart (`pooled_spreads`). Without `runs`: the pool of pairs trained apart."""
     import json
 
     def key(cfg: dict[str, Any]) -> str:
@@ -133,7 +150,11 @@ def study_spread(study: optuna.Study, config: dict[str, Any] | None = None,
             by_config.setdefault(key(t.user_attrs[CONFIG]), []).extend(runs_of(t))
     if config is not None and runs:
         by_config.setdefault(key(config), []).extend(runs)
-    return two_way(cells_of(by_config))
+    pools = pooled_spreads(by_config)
+    base = baseline_trial(study)
+    if not runs or base is None:
+        return pools.trained
+    return pools.between(runs, {r.seed: r for r in runs_of(base)})
 
 
 def result_of(trial: FrozenTrial) -> TrialResult | None:
@@ -191,6 +212,7 @@ ROLE_TEXT = {
     "baseline": "baseline: the reference; its runs at the study's seeds are the noise floor",
     "screen": "screening: the cascade measures one knob alone",
     "combine": "combination: the cascade combines knobs that saved energy alone",
+    "serve": "serving variant: the cascade serves a trained configuration's kept model under inference knobs that saved",
     "search": "search: proposed by the sampler",
     "repeat": "repeat: the same configuration at a new training seed, folded into its measurement",
     "duplicate": "duplicate: a configuration another trial measured; nothing trained, the sampler was asked again",
@@ -235,6 +257,13 @@ def note_markdown(trial_number: int, role: str, results: Sequence[TrialResult], 
     lines.append("Energy by phase (first run): " + ", ".join(f"{p} {first.phase_energy_j.get(p, 0):,.1f} J"
                                                          for p in PIPELINE_PHASES))
     lines.append("")
+    reused = [r for r in results if r.reused_training]
+    if reused:
+        lines += [f"**Trained model reused** in {len(reused)} of {len(results)} runs: "
+                      + "; ".join(f"seed {r.seed} served the model of {r.reused_training}" for r in reused)
+                      + ". Their model and training joules are that run's as recorded (the study paid them once); "
+                        "their inference was measured here."]
+        lines.append("")
     lines.append(f"Energy source: **{first.energy_source}** — {first.energy_description}")
     if floor is not None and verdict is None:
         lines += ["", floor.text(energy_word([first.energy_source]), first.eval_split)]

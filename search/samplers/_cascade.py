@@ -5,11 +5,16 @@ workers and resumed runs pick up where the study is rather than where this proce
 
 1. the baseline (queued by `ensure_baseline`, not planned here);
 2. screening, at most half the search's budget: each searched knob alone at its most promising energy-saving level, then the
-   knobs' further levels (the noise floor is the baseline's own runs at k seeds, measured before any of this);
-3. combinations of the knobs whose best level saved energy and stayed feasible, ordered by the orthogonality model
+   knobs' further levels (the noise floor is the baseline's own runs at k seeds, measured before any of this). With
+   trained-model reuse on (the study's `reuse_training`), every level of an inference knob comes first: it serves
+   the baseline's trained models at every floor seed, paired for free, and takes no training run of the budget;
+3. with reuse on, inference variants of every feasible configuration that trained: its changes plus the best saving
+   level of each inference knob that saved and stayed feasible in screening (alone, then all together), most recent
+   training first; each serves that configuration's kept model at inference cost (stage "serve");
+4. combinations of the knobs whose best level saved energy and stayed feasible, ordered by the orthogonality model
    (predicted saving 1 − Π(1 − sᵢ)): grown greedily from the best feasible set measured so far, a knob from a phase
    not yet in the set first; an infeasible combination is not grown further;
-4. TPE for the rest (at least a fifth of the search's budget), which sees every trial above as its history.
+5. TPE for the rest (at least a fifth of the search's budget), which sees every trial above as its history.
 
 The budget counts training runs, as the study does; the search's budget is what the baseline's k seeds leave, and
 the re-measurement of a trial whose F1 lies within noise of the floor takes its share of it.
@@ -56,7 +61,7 @@ from greenknobs._errors import GreenknobsError
 from greenknobs.search import records as rec
 from greenknobs.search.records import knob_differences
 
-PLAN_ATTR = "greenknobs.cascade"  # system attr: {"stage": screen | combine, "params": {...}}; stage None: TPE's turn
+PLAN_ATTR = "greenknobs.cascade"  # system attr: {"stage": screen | serve | combine, "params": {...}}; None: TPE's turn
 CLAIM_WAIT_S = 30.0  # how long a trial waits for lower-numbered trials to publish their plans (they take milliseconds)
 CLAIM_ROUNDS = 5  # plans tried when other trials hold them, before the trial is handed to TPE
 DEFAULT_BUDGET = 20
@@ -103,7 +108,8 @@ class CascadeSampler(BaseSampler):
     """Screen single knobs, combine the feasible savers by predicted saving, then hand over to TPE."""
 
     def __init__(self, space: Any, seed: int | None = None, min_f1_retention: float = 0.95,
-                 n_trials: int | None = None, inner: BaseSampler | None = None, baseline_runs: int = 3) -> None:
+                 n_trials: int | None = None, inner: BaseSampler | None = None, baseline_runs: int = 3,
+                 serve_first: bool = False) -> None:
         from greenknobs.search.samplers._factory import make_sampler
 
         if space is None:
@@ -112,6 +118,7 @@ class CascadeSampler(BaseSampler):
         self.space = space
         self.budget = n_trials or DEFAULT_BUDGET
         self.baseline_runs = baseline_runs
+        self.serve_first = serve_first  # screen inference knobs first: they serve the baseline's kept models
         self.inner = inner or make_sampler("tpe", seed or 0)
         self._plans: dict[int, dict[str, Any]] = {}
 
@@ -128,7 +135,7 @@ class CascadeSampler(BaseSampler):
         trials = _after_earlier_plans(study, trial)
         for _ in range(CLAIM_ROUNDS):
             plan = next_plan([t for t in trials if t.number != trial.number], self.space, self.budget,
-                             self.baseline_runs)
+                             self.baseline_runs, self.serve_first)
             if plan is None:
                 break
             stage, changes = plan
@@ -209,9 +216,10 @@ def _holds(t: FrozenTrial, key: frozenset, space: Any) -> bool:
     return params is not None and rec.level_key(knob_differences(params, space.params_of(space.baseline()))) == key
 
 
-def next_plan(trials: list[FrozenTrial], space: Any, budget: int,
-              baseline_runs: int = 3) -> tuple[str, dict[str, Any]] | None:
-    """The next configuration to run, as (stage, knob changes from the baseline), or None: TPE's turn."""
+def next_plan(trials: list[FrozenTrial], space: Any, budget: int, baseline_runs: int = 3,
+              serve_first: bool = False) -> tuple[str, dict[str, Any]] | None:
+    """The next configuration to run, as (stage, knob changes from the baseline), or None: TPE's turn.
+    `serve_first`: inference knobs' levels are screened before any other (they train nothing under reuse)."""
     trials = [t for t in trials if rec.role_of(t) in ("baseline", "search")]
     base_params = space.params_of(space.baseline())
     tried: dict[frozenset, int] = {}
@@ -225,9 +233,13 @@ def next_plan(trials: list[FrozenTrial], space: Any, budget: int,
     search = budget - baseline_runs  # what the noise floor leaves to the search
     cap = max(2, search // 2)
     if screened < cap:
-        for level in _screening_order(space, _baseline_shares(trials)):
+        for level in _screening_order(space, _baseline_shares(trials), serve_first):
             if rec.level_key(dict([level])) not in tried and _valid(space, dict([level])):
                 return "screen", dict([level])
+    if serve_first:
+        changes = _next_variant(trials, space, tried)
+        if changes is not None:
+            return "serve", changes
     if used < budget - max(1, search // 5):
         changes = _next_combination(trials, space, tried)
         if changes is not None:
@@ -256,19 +268,26 @@ def _baseline_shares(trials: list[FrozenTrial]) -> dict[str, float]:
     return {phase: joules / result.energy_j for phase, joules in result.phase_energy_j.items()}
 
 
-def _screening_order(space: Any, shares: dict[str, float] | None = None) -> list[Any]:
+def _screening_order(space: Any, shares: dict[str, float] | None = None, serve_first: bool = False) -> list[Any]:
     """Knobs whose phases hold most of the baseline's joules first (a knob can save at most what its phases
-    spend), those expected to save nothing last; declaration order breaks ties."""
+    spend), those expected to save nothing last; declaration order breaks ties. `serve_first`: every level of the
+    inference knobs before any other knob's (they serve kept models, training nothing)."""
     from greenknobs.spaces import KNOBS
 
     def reach(knob: Any) -> tuple[bool, float]:
         return (knob.cheaper == (), -sum((shares or {}).get(p, 0.0) for p in knob.moves))
 
-    knobs = sorted((space.searched[k.name] for k in KNOBS
-                    if k.name in space.searched and space.searched[k.name].condition is None), key=reach)
-    levels = {k.name: screening_levels(k) for k in knobs}
-    rounds = itertools.zip_longest(*([(name, v) for v in vs] for name, vs in levels.items()))
-    return [lv for r in rounds for lv in r if lv is not None]
+    def rounds_of(knobs: list[Any]) -> list[Any]:
+        levels = {k.name: screening_levels(k) for k in sorted(knobs, key=reach)}
+        rounds = itertools.zip_longest(*([(name, v) for v in vs] for name, vs in levels.items()))
+        return [lv for r in rounds for lv in r if lv is not None]
+
+    knobs = [space.searched[k.name] for k in KNOBS
+             if k.name in space.searched and space.searched[k.name].condition is None]
+    if not serve_first:
+        return rounds_of(knobs)
+    return (rounds_of([k for k in knobs if k.phase == "inference"])
+            + rounds_of([k for k in knobs if k.phase != "inference"]))
 
 
 def _valid(space: Any, changes: dict[str, Any]) -> bool:
@@ -277,6 +296,48 @@ def _valid(space: Any, changes: dict[str, Any]) -> bool:
     except GreenknobsError:
         return False
     return True
+
+
+def _next_variant(trials: list[FrozenTrial], space: Any, tried: dict[frozenset, int]) -> dict[str, Any] | None:
+    """An inference variant of a configuration that trained and kept the F1 (feasible, or short of a measurable
+    saving, which a serving saver may add): its changes plus the best saving level of each inference knob that saved
+    and stayed feasible alone (each alone, then all together). Most recent first: its trained model is the likeliest
+    to be kept."""
+    from greenknobs.spaces import KNOBS
+
+    serving = {k.name for k in KNOBS if k.phase == "inference"}
+    effects = rec.effects_of(trials, space.baseline())
+    if effects.reference is None:
+        return None
+    best: dict[str, tuple[Any, float]] = {}
+    for (knob, value), g in effects.singles.items():
+        if knob in serving and g.feasible and g.saving > 0 and (knob not in best or g.saving > best[knob][1]):
+            best[knob] = (value, g.saving)
+    if not best:
+        return None
+    levels = [(k, v) for k, (v, _) in sorted(best.items())]
+    sets = [[lv] for lv in levels] + ([levels] if len(levels) > 1 else [])
+    base_params = space.params_of(space.baseline())
+    done = sorted((t for t in trials if t.state == TrialState.COMPLETE and rec.role_of(t) == "search"
+                   and _keeps_f1(t)), key=lambda t: -t.number)
+    for t in done:
+        params = _intended_params(t)
+        changes = knob_differences(params, base_params) if params is not None else {}
+        if not changes or set(changes) <= serving:
+            continue  # the baseline, or itself a serving variant
+        for extra in sets:
+            if any(k in changes for k, _ in extra):
+                continue
+            wanted = {**changes, **dict(extra)}
+            if rec.level_key(wanted) not in tried and _valid(space, wanted):
+                return dict(sorted(wanted.items()))
+    return None
+
+
+def _keeps_f1(t: FrozenTrial) -> bool:
+    """Neither below the F1 floor nor degenerate (its saving may still be short): an inference knob rarely adds F1."""
+    c = t.constraints or {}
+    return bool(c) and c.get("f1_floor", 1.0) <= 0.0 and c.get("degenerate", 1.0) <= 0.0
 
 
 def _next_combination(trials: list[FrozenTrial], space: Any, tried: dict[frozenset, int]) -> dict[str, Any] | None:

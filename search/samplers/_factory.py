@@ -31,5 +31,6 @@ def make_sampler(name: str, seed: int, space: Any = None, spec: Any = None) -> o
 
         return CascadeSampler(space=space, seed=seed, min_f1_retention=spec.min_f1_retention if spec else 0.95,
                               n_trials=spec.n_trials if spec else None,
-                              baseline_runs=spec.baseline_repeats if spec else 3)
+                              baseline_runs=spec.baseline_repeats if spec else 3,
+                              serve_first=bool(spec and spec.reuse_training))
     raise GreenknobsError(f"unknown sampler '{name}': choose one of {', '.join(SAMPLERS)}")

@@ -70,9 +70,11 @@ def measures(twin: optuna.Study | None) -> dict[int, dict[int, rec.RunMeasure]]:
         if CONFIRM_OF not in t.user_attrs or t.values is None:
             continue
         seed = int(t.user_attrs[CONFIRM_SEED])
+        result = t.user_attrs.get(rec.RESULT, {})
         out.setdefault(int(t.user_attrs[CONFIRM_OF]), {}).setdefault(
             seed, rec.RunMeasure(seed, float(t.values[0]), float(t.values[1]),
-                                   bool(t.user_attrs.get("degenerate", False)), t.user_attrs.get(FOREIGN_LOAD)))
+                                   bool(t.user_attrs.get("degenerate", False)), t.user_attrs.get(FOREIGN_LOAD),
+                                   result.get("training_id", ""), bool(result.get("reused_training"))))
     return out
 
 
@@ -110,7 +112,9 @@ def run_queued(ctx: Any, twin: optuna.Study, on_run: Callable[[FrozenTrial], Non
                 config = ctx.space.suggest(trial)
                 trial.set_user_attr(rec.CONFIG, config)
                 with ForeignLoad() as load:
-                    result = pipeline.run(config, seed=seed)
+                    # Candidates that differ from another only in how they serve share its training at this seed.
+                    result = pipeline.run(config, seed=seed, reuse=ctx.spec.reuse_scope,
+                                          label=f"confirmation trial {trial.number} (of trial {of}) at seed {seed}")
                 if load.share is not None:
                     trial.set_user_attr(FOREIGN_LOAD, round(load.share, 4))
         except BaseException as err:
@@ -126,11 +130,15 @@ def run_queued(ctx: Any, twin: optuna.Study, on_run: Callable[[FrozenTrial], Non
             trial.set_user_attr(rec.RESULT, result.to_dict())
             for key in ("energy_j", "energy_source", "f1", "f1_kind", "degenerate", "seed", "eval_split"):
                 trial.set_user_attr(key, getattr(result, key))
-            trial.set_user_attr("energy_j_spent", result.energy_j)
+            trial.set_user_attr("energy_j_spent", result.spent_j)
+            trial.set_user_attr(rec.TRAINING_RUNS, int(result.trained))
             save_note(trial, f"## Confirmation of trial {of}, seed {seed}\n\n**Role:** confirmation: trial {of}'s "
                              f"configuration re-run on the held-out **test** split at seed {seed}, paired with the "
                              f"baseline's run at the same seed.\n\n{result.energy_j:,.1f} J ({result.energy_source}), "
                              f"{result.f1_kind} F1 {result.f1:.4f} (test)"
+                             + (f"\n\n**Trained model reused** from {result.reused_training}: its model and training "
+                                f"joules are that run's as recorded; inference measured here."
+                                if result.reused_training else "")
                              + (f"\n\n**Degenerate:** {result.degenerate_reason}" if result.degenerate else ""))
             twin.tell(trial, (result.energy_j, result.f1))
         ran += 1

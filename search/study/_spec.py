@@ -19,7 +19,7 @@ from greenknobs.spaces import read_toml
 DEFAULT_SAMPLER = "cascade"
 _STUDY_KEYS = {"name", "storage", "sampler", "n_trials", "timeout_s", "seed", "min_f1_retention", "energy",
                "watts_per_core", "description", "baseline_repeats", "confirm_repeats", "confirm_max_repeats", "confirm",
-               "early_stop"}
+               "early_stop", "reuse_training"}
 EARLY_STOP = ("off", "monitor", "safe", "aggressive")  # search/records/_early_stop.py
 BASELINE_REPEATS = 3  # the baseline's training seeds: the noise floor (a spread needs at least 3 to mean anything)
 CONFIRM_REPEATS = 3  # paired test-split seeds of the confirmation's first look (every candidate and the baseline)
@@ -52,10 +52,18 @@ class StudySpec:
     # more than the stops saved (2.8% more energy over 12 runs, 3.6% over 24: benchmarks/README.md, "Early stopping").
     # "safe" stops runs whose fate is sealed (records/_early_stop.py); "monitor" only records the curves.
     early_stop: str = "off"
+    # A configuration that differs from a run already made only in how it serves (its inference knobs) serves that
+    # run's trained model at inference cost (objectives/_trained.py); False trains every run.
+    reuse_training: bool = True
     search: list[str] | None = None
     ranges: dict[str, dict[str, Any]] = field(default_factory=dict)
     fixed: dict[str, Any] = field(default_factory=dict)
     baseline: dict[str, Any] = field(default_factory=dict)  # the study's own reference values, where not the declared ones
+
+    @property
+    def reuse_scope(self) -> str | None:
+        """Within what trained models are shared (the study's name), or None: every run trains."""
+        return self.name if self.reuse_training else None
 
     def storage_url(self) -> str:
         from greenknobs.search.study._storage import default_storage_url
@@ -114,8 +122,9 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
     for key in ("baseline_repeats", "confirm_repeats", "confirm_max_repeats"):
         if key in study:
             setattr(spec, key, _typed(study, key, (int,), key, path))
-    if "confirm" in study:
-        spec.confirm = _typed(study, "confirm", (bool,), "confirm", path)
+    for key in ("confirm", "reuse_training"):
+        if key in study:
+            setattr(spec, key, _typed(study, key, (bool,), key, path))
     if "early_stop" in study:
         spec.early_stop = _typed(study, "early_stop", (str,), "early_stop", path)
     if "watts_per_core" in study:

@@ -33,6 +33,9 @@ FAILS_THE_TRIAL = (TrialFailed, GreenknobsError, RuntimeError, ValueError, TypeE
                    ImportError, OSError)
 
 FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+# Trials that serve kept models take no training run of the budget; a strategy that proposed nothing else would
+# never fill it, so a study also stops at this many trials per training run of its budget.
+MAX_TRIALS = 4
 SURPLUS = "surplus"  # role of a trial started after the budget was full (two workers racing): PRUNED, not counted
 
 
@@ -135,7 +138,8 @@ def spec_record(spec: StudySpec, space: Any) -> dict[str, Any]:
         "task": spec.task.to_table(), "search": sorted(space.searched), "ranges": spec.ranges, "fixed": spec.fixed,
         "min_f1_retention": spec.min_f1_retention, "sampler": spec.sampler, "seed": spec.seed,
         "baseline": space.baseline(), "baseline_repeats": spec.baseline_repeats,
-        "confirm_repeats": spec.confirm_repeats, "confirm_max_repeats": spec.confirm_max_repeats, "budget_unit": "runs", "early_stop": spec.early_stop,
+        "confirm_repeats": spec.confirm_repeats, "confirm_max_repeats": spec.confirm_max_repeats, "budget_unit": "training runs", "early_stop": spec.early_stop,
+        "reuse_training": spec.reuse_training,
     }
 
 
@@ -220,7 +224,7 @@ class _StopAtBudget:
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         _lost.recover_lost_trials(study)
-        if runs_claimed(study, self.baseline_runs) >= self.budget:
+        if runs_claimed(study, self.baseline_runs) >= self.budget or len(_claimed(study)) >= MAX_TRIALS * self.budget:
             study.stop()
 
 
@@ -292,6 +296,9 @@ class Objective:
             except TrialFailed as err:  # trained and measured, but nothing to compare it with
                 self._failed(trial, err.reason, self._spent(results))
                 raise
+            for seed in floor.seeds if role == "search" else ():  # paired for free: a kept model serves at inference cost
+                if seed not in {r.seed for r in results} and ctx.pipeline.has_trained(config, seed, ctx.spec.reuse_scope):
+                    results.append(self._measure(trial, config, seed, results, len(floor.seeds)))
             verdict = self._judge(floor, config, results, trial, role)
             while verdict.needs_more_seeds:
                 seed = next(s for s in floor.seeds if s not in {r.seed for r in results})
@@ -337,7 +344,8 @@ class Objective:
         monitor = None if mode == "off" else self._monitor(mode if stoppable else "monitor")
         try:
             with ForeignLoad() as load:
-                result = self.ctx.pipeline.run(config, seed=seed, monitor=monitor)
+                result = self.ctx.pipeline.run(config, seed=seed, monitor=monitor, reuse=self.ctx.spec.reuse_scope,
+                                               label=f"trial {trial.number} at seed {seed}")
             self.loads[(len(done), seed)] = load.share
             return result
         except RunAborted as aborted:
@@ -575,7 +583,9 @@ class StudyProgress:
             eta = "time left: estimated after the first run"
         spent = sum(rec.spent_j(t) for t in study.get_trials(deepcopy=False))
         meter = self.ctx.pipeline.meter.source.split("-")[0]  # measured-gpu, measured-cpu: measured
-        return f"[{done}/{self.budget} runs · {eta} · {spent:,.0f} J spent so far ({meter})]"
+        measured = sum(rec.measured_runs(t) for t in _budgeted(study.get_trials(deepcopy=False)))
+        served = f" ({measured} configuration runs measured)" if measured != done else ""
+        return f"[{done}/{self.budget} training runs{served} · {eta} · {spent:,.0f} J spent so far ({meter})]"
 
     def trial_started(self, trial: optuna.Trial, role: str) -> None:
         self.trial = trial.number

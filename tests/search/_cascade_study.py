@@ -116,8 +116,10 @@ def build_simulated(base: Path) -> CascadeStudy:
         return _BUILT[folder]
     folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
+    # Without reuse: screening ordered by phase share, then combinations (the order under reuse, inference knobs
+    # first and their serving variants: tests/search/test_reuse.py).
     ctx = run_simulated(folder, simulated_task(), n_trials=BUDGET, sampler="cascade", knobs=SEARCHED,
-                        min_f1_retention=0.9)
+                        min_f1_retention=0.9, reuse_training=False)
     from greenknobs.search.study import confirm_pareto
 
     confirm_pareto(ctx)  # the paired confirmation on the test split, as `greenknobs run` ends: the report reads it

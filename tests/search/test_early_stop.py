@@ -126,7 +126,9 @@ def test_one_class_early_is_stopped_only_with_evidence(tmp_path):
     twin = level(infer_batch_size=64, quantization="dynamic-int8")
     t.curves[twin], t.degenerate = t.curves[ONE], {ONE, twin}
     t.effects[twin] = t.effects[ONE]
-    ctx = run_simulated(tmp_path, t, n_trials=5, enqueue=[dict(ONE), dict(twin)], early_stop="safe")
+    # Trained apart (no reuse): the twin differs only in serving, and a served run trains nothing to stop.
+    ctx = run_simulated(tmp_path, t, n_trials=5, enqueue=[dict(ONE), dict(twin)], early_stop="safe",
+                        reuse_training=False)
     first, second = sorted((x for x in ctx.study.get_trials() if rec.role_of(x) == "search"), key=lambda x: x.number)
     # The first one-class run has no completed run to learn from: in safe mode it runs to the end (evidence)...
     assert first.state == TrialState.COMPLETE and first.user_attrs["degenerate"]
@@ -182,7 +184,8 @@ def test_a_run_the_replay_stops_is_no_evidence_for_later_runs(tmp_path):
     t = Task(effects={late: (0.9, -0.25), nxt: (0.9, -0.24)},
              curves={frozenset(): BASE, late: ((0.25, 0.05, False), (0.5, 0.10, False), (0.75, 0.15, False)),
                      nxt: ((0.25, 0.28, False), (0.5, 0.30, False), (0.75, 0.35, False))}, f1_sd=0.005)
-    ctx = run_simulated(tmp_path, t, n_trials=5, enqueue=[dict(late), dict(nxt)], early_stop="monitor")
+    ctx = run_simulated(tmp_path, t, n_trials=5, enqueue=[dict(late), dict(nxt)], early_stop="monitor",
+                        reuse_training=False)  # NEXT differs only in serving: trained apart, it reports as it trains
     by = {k: v.number for k, v in by_changes(t, ctx).items()}
     safe = {r.trial: r for r in es.replay(ctx.study.get_trials(), rec.noise_floor(ctx.study), "safe")}
     assert safe[by[late]].stop.rule == "hopeless-f1" and safe[by[late]].at == 0.5

@@ -26,9 +26,9 @@ def test_nan_loss_out_of_memory_and_library_errors_each_fail_one_trial(tmp_path,
     def trial() -> int:
         return max(0, len(runs) - 3)
 
-    def run(config, seed=None, monitor=None):
+    def run(config, seed=None, monitor=None, **kw):
         runs.append(config)
-        return real_run(config, seed=seed, monitor=monitor)
+        return real_run(config, seed=seed, monitor=monitor, **kw)
 
     def build(*args, **kwargs):
         built = real_build(*args, **kwargs)
@@ -54,6 +54,7 @@ def test_nan_loss_out_of_memory_and_library_errors_each_fail_one_trial(tmp_path,
     monkeypatch.setattr(_infer, "predict", predict)
 
     spec = load_spec(write_study(tmp_path, "failures", n_trials=7))  # runs: the baseline's 3 seeds + 4 trials
+    spec.reuse_training = False  # every trial trains, so each fault lands in the trial it is meant for
     ctx = open_study(spec, pipeline=tiny_pipeline)
     outcome = run_study(ctx, show_progress=False)
 
