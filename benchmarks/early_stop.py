@@ -327,7 +327,7 @@ def monitored(args: argparse.Namespace) -> None:
         recommended = sorted(json.dumps(rec.knob_differences(by_number[n].user_attrs[rec.CONFIG],
                                                              base.user_attrs[rec.CONFIG]), sort_keys=True, default=str)
                              for n, p in stats.items() if p.recommended)
-        row = {"date": date.today().isoformat(), "journal": str(path), "study_seed": study.user_attrs.get(rec.SPEC_ATTR, {}).get("seed", ""),
+        row = {"date": date.today().isoformat(), "journal": str(path), "study_seed": rec.study_record(study, rec.SPEC_ATTR, {}).get("seed", ""),
                "search_runs": sum(rec.budget_runs(t) for t in search),
                "baseline_run_j": round(baseline_j, 1), "floor_j": round(floor_j, 1), "search_j": round(search_j, 1),
                "confirm_j": round(confirm_j, 1), "monitor_j": round(monitor_j, 1), "off_total_j": round(off_total, 1),

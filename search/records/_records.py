@@ -15,6 +15,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from greenknobs.objectives import PIPELINE_PHASES, TrialResult
 from greenknobs.search.records._noise import NoiseFloor, RunMeasure, Spread, Verdict, cells_of, floor_of, saving_text, two_way
+from greenknobs.search.records._optuna import set_study_system_attr, study_system_attrs
 
 ROLE = "greenknobs.role"  # baseline | search | repeat | duplicate (confirmation runs live in the ":confirm" twin)
 DUPLICATE = "duplicate"  # role of a proposal of a configuration already measured: FAIL, nothing trained
@@ -25,8 +26,8 @@ SEED = "greenknobs.seed"  # the training seed a queued trial must run at (repeat
 CONFIG = "greenknobs.config"
 FAIL_REASON = "fail_reason"
 METRIC_NAMES = ("energy_j", "f1")
-SPEC_ATTR = "greenknobs.spec"  # study user attr: the spec the study was created with
-METER_ATTR = "greenknobs.meter"  # study user attr: energy source and hardware; written last, it marks the study ready
+SPEC_ATTR = "greenknobs.spec"  # study record: the spec the study was created with
+METER_ATTR = "greenknobs.meter"  # study record: energy source and hardware; written last, it marks the study ready
 CONFIRM_SUFFIX = ":confirm"  # the twin study holding the test-split confirmation runs (a name no study file can take)
 
 
@@ -113,7 +114,7 @@ def noise_floor(study: optuna.Study, min_retention: float | None = None) -> Nois
         if role_of(t) == "repeat" and base_cfg is not None and t.user_attrs.get(CONFIG) == base_cfg:
             runs += runs_of(t)
     if min_retention is None:
-        min_retention = study.user_attrs.get(SPEC_ATTR, {}).get("min_f1_retention", 0.95)
+        min_retention = study_record(study, SPEC_ATTR, {}).get("min_f1_retention", 0.95)
     return floor_of(runs, min_retention)
 
 
@@ -249,6 +250,23 @@ def note_markdown(trial_number: int, role: str, results: Sequence[TrialResult], 
 
 
 # -- the study as a whole ------------------------------------------------------------------------------------
+def study_record(study: optuna.Study, key: str, default: Any = None) -> Any:
+    """One internal record of the study (its spec, meter, confirmation, a GPU's power cap), or `default`. They are
+    study system attributes, out of the dashboard's table of user attributes (what people read is in the study's
+    note); a study written before they moved keeps them in its user attributes, read here too."""
+    system = study_system_attrs(study)
+    return system[key] if key in system else study.user_attrs.get(key, default)
+
+
+def study_records(study: optuna.Study, prefix: str) -> dict[str, Any]:
+    """Every internal record of the study whose key starts with `prefix` (`study_record`; a system attribute wins)."""
+    return {k: v for k, v in {**study.user_attrs, **study_system_attrs(study)}.items() if k.startswith(prefix)}
+
+
+def set_study_record(study: optuna.Study, key: str, value: Any) -> None:
+    set_study_system_attr(study, key, value)
+
+
 def completed(study: optuna.Study) -> list[FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values is not None]
 
@@ -283,7 +301,7 @@ def baseline_config(study: optuna.Study) -> dict[str, Any]:
     base = baseline_trial(study)
     if base is not None and CONFIG in base.user_attrs:
         return dict(base.user_attrs[CONFIG])
-    return dict(study.user_attrs.get(SPEC_ATTR, {}).get("baseline", {}))
+    return dict(study_record(study, SPEC_ATTR, {}).get("baseline", {}))
 
 
 def knob_differences(config: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
@@ -304,4 +322,4 @@ def knob_differences(config: dict[str, Any], baseline: dict[str, Any]) -> dict[s
 
 
 def min_f1_retention(study: optuna.Study) -> float | None:
-    return study.user_attrs.get(SPEC_ATTR, {}).get("min_f1_retention")
+    return study_record(study, SPEC_ATTR, {}).get("min_f1_retention")

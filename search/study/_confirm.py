@@ -11,7 +11,8 @@ test-split result (the validation split selects, the test split confirms, the tw
 dashboard shows them apart. Each run is a trial there with `confirm_of` = the search trial it confirms and
 `confirm_seed`; they are queued and claimed one by one, so an interrupted confirmation resumes with the seeds still
 missing, and `greenknobs confirm --repeats K` adds seeds to an existing study. The paired summary is stored in the
-search study's user attrs (CONFIRMED_ATTR), and the candidates' notes are rewritten with their role.
+search study's records (CONFIRMED_ATTR, `records.study_record`), and the candidates' notes are rewritten with their
+role.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from greenknobs.search.study._load import ForeignLoad
 CONFIRM_OF = "confirm_of"
 CONFIRM_SEED = "confirm_seed"
 FOREIGN_LOAD = "foreign_load"  # other processes' share of the CPUs during the run (study/_load.py)
-CONFIRMED_ATTR = "greenknobs.confirmed"  # search-study user attr: {"trials": {"<n>": Paired}, "baseline": n, "seeds": [...]}
+CONFIRMED_ATTR = "greenknobs.confirmed"  # search-study record: {"trials": {"<n>": Paired}, "baseline": n, "seeds": [...]}
 
 
 def confirm_study_name(study_name: str) -> str:
@@ -142,33 +143,33 @@ def run_queued(ctx: Any, twin: optuna.Study, on_run: Callable[[FrozenTrial], Non
 def summarise(study: optuna.Study, twin: optuna.Study | None, seeds: list[int], looks: list[int] | None = None,
               k_max: int | None = None) -> dict[int, rec.Paired]:
     """The verdicts of the current Pareto candidates, replayed over the looks made (records/_noise.py, `decide`);
-    stored in the study's user attrs with the looks and the spending horizon."""
+    stored in the study's records with the looks and the spending horizon."""
     base = rec.baseline_trial(study)
     if base is None:
         return {}
-    stored = study.user_attrs.get(CONFIRMED_ATTR, {})
+    stored = rec.study_record(study, CONFIRMED_ATTR, {})
     looks = list(looks if looks is not None else stored.get("looks") or [len(seeds)])
     k_max = k_max or stored.get("k_max") or max(looks)
     runs = measures(twin)
     retention = rec.min_f1_retention(study) or 0.95
     cands = {t.number: runs.get(t.number, {}) for t in rec.pareto_trials(study)}
     out = rec.decide_verdicts(cands, runs.get(base.number, {}), retention, seeds, looks, k_max) if cands else {}
-    study.set_user_attr(CONFIRMED_ATTR, {"trials": {str(k): v.to_dict() for k, v in out.items()},
-                                         "baseline": base.number, "seeds": list(seeds), "looks": looks,
-                                         "k_max": k_max, "alpha": rec.ALPHA})
+    rec.set_study_record(study, CONFIRMED_ATTR, {"trials": {str(k): v.to_dict() for k, v in out.items()},
+                                                 "baseline": base.number, "seeds": list(seeds), "looks": looks,
+                                                 "k_max": k_max, "alpha": rec.ALPHA})
     return out
 
 
 def confirmed(study: optuna.Study) -> dict[int, rec.Paired]:
     """What the last confirmation stored, by search trial number; empty if confirmation never ran."""
-    stored = study.user_attrs.get(CONFIRMED_ATTR, {})
+    stored = rec.study_record(study, CONFIRMED_ATTR, {})
     return {int(k): rec.Paired.from_dict(v) for k, v in stored.get("trials", {}).items()}
 
 
 def plan(ctx: Any, repeats: int | None = None) -> tuple[int, int, int]:
     """(seeds of the first look, seeds at most in this call, the spending horizon K_max of the study)."""
     spec = ctx.spec
-    k_max = int(ctx.study.user_attrs.get(CONFIRMED_ATTR, {}).get("k_max") or spec.confirm_max_repeats)
+    k_max = int(rec.study_record(ctx.study, CONFIRMED_ATTR, {}).get("k_max") or spec.confirm_max_repeats)
     if repeats is None:
         return spec.confirm_repeats, spec.confirm_max_repeats, k_max
     return min(spec.confirm_repeats, repeats), repeats, k_max
@@ -215,7 +216,7 @@ def confirm_pareto(ctx: Any, repeats: int | None = None,
         have = measures(twin)
         return {t.number: have.get(t.number, {}) for t in candidates}, have.get(base.number, {})
 
-    stored = study.user_attrs.get(CONFIRMED_ATTR, {})
+    stored = rec.study_record(study, CONFIRMED_ATTR, {})
     looks = [n for n in stored.get("looks", []) if n <= len(seeds)] if stored.get("seeds") == seeds[:len(
         stored.get("seeds", []))] else []
     _, looks = rec.sequential(measure, runs, [t.number for t in candidates], seeds, k_first, k_last,
@@ -266,7 +267,7 @@ def confirm_text(study: optuna.Study, stats: dict[int, rec.Paired]) -> str:
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     recommended = sum(1 for p in stats.values() if p.recommended)
     seeds = sorted({s for p in stats.values() for s in p.seeds})
-    stored = study.user_attrs.get(CONFIRMED_ATTR, {})
+    stored = rec.study_record(study, CONFIRMED_ATTR, {})
     looks = stored.get("looks") or []
     lines = [f"confirmation on the test split: {len(stats)} Pareto candidate(s) and the baseline at paired seeds "
              f"{', '.join(map(str, seeds)) or '(none yet)'} (looks at {', '.join(map(str, looks)) or '-'} seeds); "

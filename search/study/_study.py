@@ -126,7 +126,7 @@ def _quiet_datasets() -> Iterator[None]:
 def _wait_until_recorded(study: optuna.Study, timeout_s: float = 30.0) -> None:
     """A worker that lost the creation race waits for the creator to record the energy source (its last step)."""
     deadline = time.monotonic() + timeout_s
-    while METER_ATTR not in study.user_attrs and time.monotonic() < deadline:
+    while rec.study_record(study, METER_ATTR) is None and time.monotonic() < deadline:
         time.sleep(0.5)
 
 
@@ -142,15 +142,15 @@ def spec_record(spec: StudySpec, space: Any) -> dict[str, Any]:
 def _check_or_record(study: optuna.Study, spec: StudySpec, meter: Any, space: Any, f1_kind: str) -> None:
     from greenknobs.search.records import metric_names
 
-    recorded = study.user_attrs.get(METER_ATTR)
+    recorded = rec.study_record(study, METER_ATTR)
     here = {"source": meter.source,
             **{k: v for k, v in meter.hardware.items() if k in ("gpu", "gpu_count", "cpu", "cpu_energy")}}
     if recorded is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(metric_names(meter.source, f1_kind, spec.task.eval_split))
-        study.set_user_attr(SPEC_ATTR, spec_record(spec, space))
-        study.set_user_attr(METER_ATTR, here)
+        rec.set_study_record(study, SPEC_ATTR, spec_record(spec, space))
+        rec.set_study_record(study, METER_ATTR, here)
         return
     if recorded.get("cpu_energy") != here.get("cpu_energy") and recorded.get("source") == here["source"]:
         raise GreenknobsError(
@@ -164,7 +164,7 @@ def _check_or_record(study: optuna.Study, spec: StudySpec, meter: Any, space: An
             f"{here.get('gpu') or here.get('cpu')}: joules would not be comparable; run it on matching hardware "
             "or start a new study"
         )
-    old = study.user_attrs.get(SPEC_ATTR, {})
+    old = rec.study_record(study, SPEC_ATTR, {})
     new = spec_record(spec, space)
     for key in ("task", "search", "fixed", "min_f1_retention", "seed", "baseline_repeats"):
         if key in old and old[key] != new[key]:
