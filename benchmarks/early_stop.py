@@ -150,12 +150,13 @@ def one(sampler: str, seed: int, mode: str, budget: int = 12) -> dict[str, Any]:
     from greenknobs.objectives import SimulatedPipeline
     from greenknobs.search import records as rec
     from greenknobs.search.records import CURVE, STOPPED, replay
+    from greenknobs.search.analysis import Notes
     from greenknobs.search.study import confirm_pareto, confirm_study, open_study, run_study
     from benchmarks.searchbench.core import simulated_hardware
 
     spec = _spec(f"es-{sampler}-{mode}-b{budget}-s{seed}", sampler, seed, mode, budget)
     land = Landscape({})
-    ctx = open_study(spec, pipeline=SimulatedPipeline(spec.task, land, hardware=simulated_hardware()))
+    ctx = open_study(spec, pipeline=SimulatedPipeline(spec.task, land, hardware=simulated_hardware()), notes=Notes())
     land.baseline = ctx.space.baseline()
     run_study(ctx, show_progress=False)
     study = ctx.study

@@ -210,11 +210,12 @@ def sim_study(sim: Any, task: str, strategy: str, budget: int, rep: int, *, conf
               timer: Timer | None = None, keep_study: bool = False) -> StudyScore | optuna.Study:
     from greenknobs.objectives import SimulatedPipeline
     from greenknobs.search import records as rec
+    from greenknobs.search.analysis import Notes
     from greenknobs.search.study import confirm_pareto, confirm_study, open_study, run_study
 
     spec = load_spec(task, f"{task}-{strategy}-b{budget}-r{rep}", budget, rep, ":memory:")
     pipeline = SimulatedPipeline(spec.task, sim.respond, hardware=simulated_hardware(), num_labels=NUM_LABELS[task])
-    ctx = open_study(spec, pipeline=pipeline)
+    ctx = open_study(spec, pipeline=pipeline, notes=Notes())
     ctx.study.sampler = make_strategy(strategy, rep, ctx.space, spec)
     if timer is not None:
         timer.attach(ctx.study)

@@ -14,7 +14,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from greenknobs.objectives import PIPELINE_PHASES, TrialResult
-from greenknobs.search.records._noise import NoiseFloor, RunMeasure, Spread, Verdict, cells_of, floor_of, saving_text, two_way
+from greenknobs.search.records._noise import NoiseFloor, RunMeasure, Spread, Verdict, cells_of, floor_of, two_way
 from greenknobs.search.records._optuna import set_study_system_attr, study_system_attrs
 
 ROLE = "greenknobs.role"  # baseline | search | repeat | duplicate (confirmation runs live in the ":confirm" twin)
@@ -186,67 +186,6 @@ def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
     front = [t for t in candidates
              if not any(better_or_equal(o, t) and o.values != t.values for o in candidates)]
     return sorted(front, key=lambda t: (t.values[0], t.number))
-
-
-ROLE_TEXT = {
-    "baseline": "baseline: the reference; its runs at the study's seeds are the noise floor",
-    "screen": "screening: the cascade measures one knob alone",
-    "combine": "combination: the cascade combines knobs that saved energy alone",
-    "search": "search: proposed by the sampler",
-    "repeat": "repeat: the same configuration at a new training seed, folded into its measurement",
-    "duplicate": "duplicate: a configuration another trial measured; nothing trained, the sampler was asked again",
-    "candidate": "candidate: on the Pareto set of the search (validation split), not confirmed",
-    "recommended": "recommended: confirmed on the held-out test split at paired seeds",
-    "not recommended": "candidate, not recommended after confirmation on the test split",
-}
-
-
-def note_markdown(trial_number: int, role: str, results: Sequence[TrialResult], differences: dict[str, Any],
-                  floor: NoiseFloor | None, verdict: Verdict | None, extra: str = "") -> str:
-    """The trial's note in the dashboard: its role, what it changed, what it measured and the verdict."""
-    first = results[0]
-    label = energy_word([first.energy_source]) or "measured"
-    energy = statistics.fmean(r.energy_j for r in results)
-    f1 = statistics.fmean(r.f1 for r in results)
-    lines = [f"## Trial {trial_number}", "", f"**Role:** {ROLE_TEXT.get(role, role)}", ""]
-    if differences:
-        lines.append("**Knobs changed from the baseline:** " + ", ".join(f"`{k} = {v}`" for k, v in differences.items()))
-    else:
-        lines.append("**All knobs at their baseline.**")
-    lines.append("")
-    seeds = ", ".join(str(r.seed) for r in results)
-    runs = f"mean of {len(results)} runs at seeds {seeds}" if len(results) > 1 else f"measured once (seed {seeds})"
-    lines += ["| | value | vs the baseline's mean |", "|---|---|---|"]
-    if floor is not None and verdict is not None:
-        base_e, base_f1 = floor.energy_j[0], floor.f1[0]
-        saving = saving_text(1 - energy / base_e) if base_e > 0 else "n/a"
-        lines.append(f"| energy ({label}) | {energy:,.1f} J ({runs}) | {saving} (noise: ±{verdict.saving_margin_j:,.1f} J) |")
-        lines.append(f"| {first.f1_kind} F1 ({first.eval_split}) | {f1:.4f} | {100 * f1 / base_f1:.1f}% kept; floor "
-                     f"{floor.f1_floor:.4f} ± {verdict.f1_margin:.4f} noise |")
-    else:
-        lines.append(f"| energy ({label}) | {energy:,.1f} J ({runs}) | the reference |")
-        lines.append(f"| {first.f1_kind} F1 ({first.eval_split}) | {f1:.4f} | the reference |")
-    lines.append(f"| weighted F1 / accuracy (first run) | {first.weighted_f1:.4f} / {first.accuracy:.4f} | |")
-    lines.append(f"| time (first run) | {first.time_s:.1f} s | |")
-    lines.append(f"| trainable parameters | {first.trainable_params:,} | |")
-    lines.append("")
-    if len(results) > 1:
-        lines.append("Runs: " + "; ".join(f"seed {r.seed}: {r.energy_j:,.1f} J, F1 {r.f1:.4f}" for r in results))
-        lines.append("")
-    lines.append("Energy by phase (first run): " + ", ".join(f"{p} {first.phase_energy_j.get(p, 0):,.1f} J"
-                                                         for p in PIPELINE_PHASES))
-    lines.append("")
-    lines.append(f"Energy source: **{first.energy_source}** — {first.energy_description}")
-    if floor is not None and verdict is None:
-        lines += ["", floor.text(energy_word([first.energy_source]), first.eval_split)]
-    if verdict is not None:
-        lines += ["", f"**Verdict:** {'feasible' if verdict.feasible else 'infeasible'} — {verdict.reason}."]
-    if any(r.degenerate for r in results):
-        reason = next(r.degenerate_reason for r in results if r.degenerate)
-        lines += ["", f"**Degenerate:** {reason}. Infeasible: never enters the Pareto set."]
-    if extra:
-        lines += ["", extra]
-    return "\n".join(lines)
 
 
 # -- the study as a whole ------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -22,6 +22,7 @@ from greenknobs.search.study import _lost, _workers
 from greenknobs.search import records as rec
 from greenknobs.search.records import METER_ATTR, SPEC_ATTR
 from greenknobs.search.samplers import PLAN_ATTR, make_sampler
+from greenknobs.search.study._notes import NoteWriter
 from greenknobs.search.study._spec import StudySpec
 from greenknobs.search.study._storage import open_storage
 from greenknobs.search.study._load import ForeignLoad
@@ -54,16 +55,18 @@ class StudyContext:
     study: optuna.Study
     pipeline: Pipeline
     space: Any
+    notes: NoteWriter = field(default_factory=NoteWriter)  # the dashboard notes' writer (study/_notes.py)
 
 
 def open_study(spec: StudySpec, *, storage_url: str | None = None, sampler: str | None = None, seed: int | None = None,
                meter: Any = None, progress: Callable[..., None] | None = None, heartbeat_interval_s: int | None = None,
-               pipeline: Pipeline | None = None) -> StudyContext:
+               pipeline: Pipeline | None = None, notes: NoteWriter | None = None) -> StudyContext:
     """Create the study (recording its spec, energy source and hardware, and queueing the baseline) or join it.
 
     Everything that can be wrong with the input — spec, knobs, ranges, dataset — is checked before the storage is
     opened, so a bad input leaves no study file behind and never touches an existing study. `pipeline` reuses a
-    pipeline (and its meter and tokenized data) across studies in one process."""
+    pipeline (and its meter and tokenized data) across studies in one process. `notes`: the writer of the dashboard's
+    notes (study/_notes.py); none given, the engine writes none of them."""
     from greenknobs.objectives.energy import make_meter
     from greenknobs.search.study._spec import validate
 
@@ -98,7 +101,7 @@ def open_study(spec: StudySpec, *, storage_url: str | None = None, sampler: str 
             created = True
         except DuplicatedStudyError:
             study = optuna.load_study(study_name=spec.name, storage=storage, sampler=the_sampler)
-    ctx = StudyContext(spec, study, pipeline, space)
+    ctx = StudyContext(spec, study, pipeline, space, notes or NoteWriter())
     if created:
         ensure_baseline(ctx)
     else:
@@ -301,8 +304,7 @@ class Objective:
                                   [self.loads.get((i, r.seed)) for i, r in enumerate(results)])
         plan = rec.fresh(ctx.study, trial).system_attrs.get(PLAN_ATTR, {})
         stage = plan.get("stage") if role == "search" else None
-        _save_note(trial, rec.note_markdown(trial.number, stage or role, results, ctx.space.differences(config),
-                                            floor, verdict))
+        ctx.notes.trial(trial, stage or role, results, ctx.space.differences(config), floor, verdict)
         return values
 
     # -- issue 17: a sampler seed per worker, no configuration trained twice by accident ---------------------------
