@@ -192,7 +192,7 @@ def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
 def study_record(study: optuna.Study, key: str, default: Any = None) -> Any:
     """One internal record of the study (its spec, meter, confirmation, a GPU's power cap), or `default`. They are
     study system attributes, out of the dashboard's table of user attributes (what people read is in the study's
-    note); a study written before they moved keeps them in its user attributes, read here too."""
+    note); a study that holds one as a user attribute is read too."""
     system = study_system_attrs(study)
     return system[key] if key in system else study.user_attrs.get(key, default)
 
