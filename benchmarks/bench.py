@@ -212,6 +212,7 @@ def real(args: argparse.Namespace) -> None:
 
     from greenknobs.objectives import TrialResult
     from greenknobs.search import records as rec
+    from greenknobs.search.analysis import Notes
     from greenknobs.search.study import confirm_pareto, confirm_study, open_study, run_study
     from benchmarks.measure import load_task
     from benchmarks.searchbench.real import HeldPipeline
@@ -252,7 +253,7 @@ def real(args: argparse.Namespace) -> None:
             spec = core.load_spec(args.task, f"real-{args.task}-{strategy}-r{rep}", args.budget, rep,
                                   f"journal:{STUDIES / f'real-{args.task}-{strategy}-r{rep}.journal'}")
             spec.seed = args.training_seed  # every replicate at the same training seeds: only the sampler varies
-            ctx = open_study(spec, pipeline=pipeline)
+            ctx = open_study(spec, pipeline=pipeline, notes=Notes())
             pipeline.warm_space = ctx.space
             ctx.study.sampler = core.make_strategy(strategy, rep, ctx.space, spec)
             timers[strategy] = core.Timer()

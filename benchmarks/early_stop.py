@@ -150,12 +150,13 @@ def one(sampler: str, seed: int, mode: str, budget: int = 12) -> dict[str, Any]:
     from greenknobs.objectives import SimulatedPipeline
     from greenknobs.search import records as rec
     from greenknobs.search.records import CURVE, STOPPED, replay
+    from greenknobs.search.analysis import Notes
     from greenknobs.search.study import confirm_pareto, confirm_study, open_study, run_study
     from benchmarks.searchbench.core import simulated_hardware
 
     spec = _spec(f"es-{sampler}-{mode}-b{budget}-s{seed}", sampler, seed, mode, budget)
     land = Landscape({})
-    ctx = open_study(spec, pipeline=SimulatedPipeline(spec.task, land, hardware=simulated_hardware()))
+    ctx = open_study(spec, pipeline=SimulatedPipeline(spec.task, land, hardware=simulated_hardware()), notes=Notes())
     land.baseline = ctx.space.baseline()
     run_study(ctx, show_progress=False)
     study = ctx.study
@@ -327,7 +328,7 @@ def monitored(args: argparse.Namespace) -> None:
         recommended = sorted(json.dumps(rec.knob_differences(by_number[n].user_attrs[rec.CONFIG],
                                                              base.user_attrs[rec.CONFIG]), sort_keys=True, default=str)
                              for n, p in stats.items() if p.recommended)
-        row = {"date": date.today().isoformat(), "journal": str(path), "study_seed": study.user_attrs.get(rec.SPEC_ATTR, {}).get("seed", ""),
+        row = {"date": date.today().isoformat(), "journal": str(path), "study_seed": rec.study_record(study, rec.SPEC_ATTR, {}).get("seed", ""),
                "search_runs": sum(rec.budget_runs(t) for t in search),
                "baseline_run_j": round(baseline_j, 1), "floor_j": round(floor_j, 1), "search_j": round(search_j, 1),
                "confirm_j": round(confirm_j, 1), "monitor_j": round(monitor_j, 1), "off_total_j": round(off_total, 1),

@@ -226,7 +226,9 @@ READY_JS = """(() => {
 })()""" % json.dumps(list(FIGURE_IDS))
 
 # The page as a reader sees it: the Best Trials card (its title and the trial numbers listed in it), each pushed
-# figure (drawn, its title), the traces of optuna-dashboard's Pareto-front and History charts, and the page's text.
+# figure (drawn, its title), the traces of optuna-dashboard's Pareto-front and History charts, the Study User
+# Attributes card (the rows its table shows on its first page and the count under it; null without the card), and
+# the page's text.
 SNAPSHOT_JS = """(() => {
   const title = [...document.querySelectorAll('h6')].find(h => h.textContent.startsWith('Best Trial'));
   const card = title.closest('.MuiCard-root') || title.parentElement;
@@ -241,7 +243,14 @@ SNAPSHOT_JS = """(() => {
     return (el && el.data || []).map(t => ({name: t.name || null, hovertemplate: t.hovertemplate || null,
       x: Array.from(t.x || []), y: Array.from(t.y || []), color: t.marker ? t.marker.color : null}));
   };
+  const attrsTitle = [...document.querySelectorAll('h6')].find(h => h.textContent === 'Study User Attributes');
+  const attrsCard = attrsTitle && (attrsTitle.closest('.MuiCard-root') || attrsTitle.parentElement);
+  const cells = tr => [...tr.querySelectorAll('td')].map(td => td.textContent);
   return {
+    study_user_attrs: attrsCard ? {
+      rows: [...attrsCard.querySelectorAll('tbody tr')].map(cells).filter(r => r.length === 2),
+      count: (attrsCard.querySelector('.MuiTablePagination-displayedRows') || {}).textContent || null,
+    } : null,
     best_title: title.textContent,
     best_items: [...card.querySelectorAll('h5')].map(h => h.textContent),
     figures: Object.fromEntries(%s.map(id => [id, figure(id)])),

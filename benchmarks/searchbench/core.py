@@ -77,12 +77,14 @@ def hv_gained(points: Sequence[tuple[float, float]], floor: float) -> float:
 
 
 class _Prefix:
-    """A study seen up to trial `upto`: what records.pareto_trials reads (trials, directions, user attrs)."""
+    """A study seen up to trial `upto`: its trials so far; everything else (directions, records) is the study's."""
 
-    def __init__(self, trials: list, directions: Any, user_attrs: dict, upto: int) -> None:
+    def __init__(self, study: optuna.Study, trials: list, upto: int) -> None:
+        self._study = study
         self._trials = [t for t in trials if t.number <= upto]
-        self.directions = directions
-        self.user_attrs = user_attrs
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
 
     def get_trials(self, deepcopy: bool = True, states: Any = None) -> list:
         return [t for t in self._trials if states is None or t.state in states]
@@ -137,7 +139,7 @@ def score_study(study: optuna.Study, strategy: str, budget: int, rep: int, truth
     for t in finished:
         runs += rec.budget_runs(t, 3)
         spent += rec.spent_j(t) - (rec.result_of(t).warmup_energy_j if rec.result_of(t) else 0.0)
-        hv, true, _ = hvs(_Prefix(trials, study.directions, study.user_attrs, t.number))
+        hv, true, _ = hvs(_Prefix(study, trials, t.number))
         curve.append({"runs": runs, "spent": spent / base_e, "hv": hv, "true_hv": true if true is not None else math.nan})
     hv, true, n = hvs(study)
     recs = []
@@ -208,11 +210,12 @@ def sim_study(sim: Any, task: str, strategy: str, budget: int, rep: int, *, conf
               timer: Timer | None = None, keep_study: bool = False) -> StudyScore | optuna.Study:
     from greenknobs.objectives import SimulatedPipeline
     from greenknobs.search import records as rec
+    from greenknobs.search.analysis import Notes
     from greenknobs.search.study import confirm_pareto, confirm_study, open_study, run_study
 
     spec = load_spec(task, f"{task}-{strategy}-b{budget}-r{rep}", budget, rep, ":memory:")
     pipeline = SimulatedPipeline(spec.task, sim.respond, hardware=simulated_hardware(), num_labels=NUM_LABELS[task])
-    ctx = open_study(spec, pipeline=pipeline)
+    ctx = open_study(spec, pipeline=pipeline, notes=Notes())
     ctx.study.sampler = make_strategy(strategy, rep, ctx.space, spec)
     if timer is not None:
         timer.attach(ctx.study)

@@ -142,7 +142,7 @@ def _verdicts_at(study: optuna.Study, entries: list[Entry], floor: float) -> dic
     """The confirmation's verdicts replayed at another floor, over the same runs and looks."""
     from greenknobs.search.study import CONFIRMED_ATTR
 
-    stored = study.user_attrs.get(CONFIRMED_ATTR, {})
+    stored = rec.study_record(study, CONFIRMED_ATTR, {})
     base = rec.baseline_trial(study)
     twin = confirm_study(study, create=False)
     if base is None or twin is None or not stored.get("seeds"):
@@ -167,7 +167,7 @@ def export_pareto(study: optuna.Study, out_dir: str | os.PathLike, *, min_f1_ret
     if min_f1_retention is not None or max_energy_j is not None:
         # Before anything is written: a miss writes nothing.
         chosen = pick(entries, min_f1_retention, max_energy_j, rec.min_f1_retention(study), study)
-    spec = study.user_attrs.get(SPEC_ATTR, {})
+    spec = rec.study_record(study, SPEC_ATTR, {})
     floor = rec.noise_floor(study)
     with replacing_folder(out, "export", study.study_name) as tmp:
         for e in entries:

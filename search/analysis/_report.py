@@ -51,7 +51,7 @@ def analyse(study: optuna.Study) -> dict[str, Any]:
                        "energy_j": e, "saving": ref.saving(e), "f1": f, "f1_retention": f / ref.f1 if ref.f1 else None,
                        "runs": int(t.user_attrs.get("runs", 1)),
                        "confirmed": paired.to_dict() if paired is not None else None})
-    searched = study.user_attrs.get(SPEC_ATTR, {}).get("search", [])
+    searched = rec.study_record(study, SPEC_ATTR, {}).get("search", [])
     alone = {k for k, _ in effects.singles}
     return {
         "study": study.study_name,
@@ -96,7 +96,7 @@ def early_stopping(study: optuna.Study, trials: list, floor: Any) -> dict[str, A
             replays[mode] = {"monitored": len(got), "would_stop": [r.trial for r in got if r.stop],
                              "false_stops": [r.trial for r in got if r.false_stop],
                              "would_save_j": sum(r.energy_j - r.spent_j for r in got if r.stop)}
-    return {"mode": study.user_attrs.get(SPEC_ATTR, {}).get("early_stop"), "stopped": stopped,
+    return {"mode": rec.study_record(study, SPEC_ATTR, {}).get("early_stop"), "stopped": stopped,
             "saved_j": sum(s["saved_j"] or 0.0 for s in stopped),
             "monitor_j": sum(rec.scoring_j(t) for t in trials), "study_j": sum(rec.spent_j(t) for t in trials),
             "replay": replays}

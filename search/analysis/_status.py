@@ -77,7 +77,7 @@ def status_text(study: optuna.Study) -> str:
                      "of the baseline F1")
     stats = confirmed(study)
     if stats:
-        from greenknobs.search.study import confirm_text
+        from greenknobs.search.analysis._notes import confirm_text
 
         lines.append(confirm_text(study, stats))
     elif s["pareto_size"]:

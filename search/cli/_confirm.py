@@ -31,10 +31,11 @@ def progress_line(t) -> None:
 def run(args) -> int:
     from greenknobs.search.cli._run import load
     from greenknobs.search.cli._status import open_existing
-    from greenknobs.search.study import confirm_pareto, confirm_text, open_study
+    from greenknobs.search.analysis import Notes, confirm_text
+    from greenknobs.search.study import confirm_pareto, open_study
 
     open_existing(args)  # a missing study is an error here, not a new empty study
-    ctx = open_study(load(args))
+    ctx = open_study(load(args), notes=Notes())
     stats = confirm_pareto(ctx, args.repeats, on_run=progress_line)
     print(confirm_text(ctx.study, stats))
     return 0

@@ -58,14 +58,14 @@ def run(args) -> int:
     import signal
     import sys
 
-    from greenknobs.search.analysis import status_text
+    from greenknobs.search.analysis import Notes, confirm_text, status_text
     from greenknobs.search.cli._confirm import progress_line
-    from greenknobs.search.study import confirm_text, run as run_study_file, redact
+    from greenknobs.search.study import run as run_study_file, redact
 
     check_counts(args)
     spec = load(args)
     out = run_study_file(spec, n_trials=args.n_trials, timeout_s=args.timeout, sampler=args.sampler, seed=args.seed,
-                         workers=args.workers, confirm=args.confirm, on_confirm_run=progress_line)
+                         workers=args.workers, confirm=args.confirm, on_confirm_run=progress_line, notes=Notes())
     if out.confirmation == "done":
         print(confirm_text(out.ctx.study, out.confirmed))
     for i, code in enumerate(out.worker_codes):

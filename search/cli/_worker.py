@@ -15,6 +15,7 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from greenknobs.search.analysis import Notes
     from greenknobs.search.cli._run import check_counts, load
     from greenknobs.search.study import redact, open_study, run_study, still_running
     from greenknobs.search.study import check_shared_storage, heartbeat_for, joined_as_worker, sigterm_interrupts, worker_of
@@ -29,7 +30,8 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     # Its sampler seed: the study's seed and this worker's identity, so workers do not draw the same configurations.
     with sigterm_interrupts(), joined_as_worker(args.label):
-        ctx = open_study(spec, sampler=args.sampler, seed=args.seed, heartbeat_interval_s=heartbeat_for(url))
+        ctx = open_study(spec, sampler=args.sampler, seed=args.seed, heartbeat_interval_s=heartbeat_for(url),
+                         notes=Notes())
         outcome = run_study(ctx, n_trials=args.n_trials, timeout_s=args.timeout, label=args.label)
     me = worker_of(ctx)
     who = f"worker {me.identity} (sampler seed {me.seed})"

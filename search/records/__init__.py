@@ -20,28 +20,30 @@ from greenknobs.search.records._noise import (
     Pools, paired, pooled_spreads, saving_text, sequential, t_interval, t_upper, two_way,
 )
 from greenknobs.search.records._optuna import (
-    as_trial, fresh, heartbeat, record_heartbeat, set_state, set_system_attr, storage_of, study_id, study_system_attrs,
-    trial_id,
+    as_trial, fresh, heartbeat, record_heartbeat, set_state, set_study_system_attr, set_system_attr, storage_of, study_id,
+    study_system_attrs, trial_id,
 )
 from greenknobs.search.records._records import (
-    CONFIG, CONFIRM_SUFFIX, DUPLICATE, FAIL_REASON, METER_ATTR, RESULT, ROLE, ROLE_TEXT, RUNS, SEED, SPEC_ATTR,
-    TRAINING_RUNS, VERDICT, baseline_config, baseline_trial, budget_runs, completed, energy_label, energy_sources, energy_word,
-    is_estimated, is_feasible, knob_differences, measure_of, measured_runs, min_f1_retention, noise_floor, note_markdown,
-    pareto_trials, result_of, role_of, runs_of, spent_j, store_result, study_spread,
+    CONFIG, CONFIRM_SUFFIX, DUPLICATE, FAIL_REASON, METER_ATTR, RESULT, ROLE, RUNS, SEED, SPEC_ATTR, TRAINING_RUNS,
+    VERDICT, baseline_config, baseline_trial, budget_runs, completed, energy_label, energy_sources, energy_word,
+    is_estimated, is_feasible, knob_differences, measure_of, measured_runs, min_f1_retention, noise_floor,
+    pareto_trials, result_of, role_of, runs_of, set_study_record, spent_j, store_result, study_record, study_records,
+    study_spread,
 )
 
 __all__ = [
-    "as_trial", "fresh", "heartbeat", "record_heartbeat", "set_state", "set_system_attr", "storage_of", "study_id",
-    "study_system_attrs", "trial_id",
+    "as_trial", "fresh", "heartbeat", "record_heartbeat", "set_state", "set_study_system_attr", "set_system_attr",
+    "storage_of", "study_id", "study_system_attrs", "trial_id",
     "ALPHA", "CONFIDENCE", "CONFIG", "CONFIRM_SUFFIX", "CURVE", "Cascade", "DEFAULT_NOISE", "DUPLICATE", "Effects",
     "FAIL_REASON", "Group", "Interval", "LOAD_FLAG", "Level", "METER_ATTR", "MIN_POOLED_DOF", "NoiseFloor", "Paired", "Point",
-    "RESULT", "RE_MEASURE_RUNS", "ROLE", "ROLE_TEXT", "RUNS", "Reference", "RunMeasure", "SCREEN_ALPHA", "SEED",
+    "RESULT", "RE_MEASURE_RUNS", "ROLE", "RUNS", "Reference", "RunMeasure", "SCREEN_ALPHA", "SEED",
     "SPEC_ATTR", "STOPPED", "Spread", "StopRun", "VERDICT", "Verdict", "alpha_spent", "baseline_config",
     "baseline_trial", "budget_runs", "cells_of", "completed", "constraint_values", "curve_of", "decide_stop",
     "decide_verdicts", "effects_of", "energy_label", "energy_sources", "energy_word", "feasible_of", "floor_of",
     "history_of", "holm", "interval_text", "is_estimated", "is_feasible", "knob_differences", "level_key",
-    "look_alphas", "measure_of", "measured_runs", "metric_names", "min_f1_retention", "noise_floor", "note_markdown", "paired",
-    "pareto_trials", "phase_of", "Pools", "pooled_spreads", "predicted_saving", "projected_j", "replay", "result_of", "role_of", "runs_of",
-    "satisfies_constraints", "saving_text", "scoring_j", "sequential", "set_constraints", "spent_j", "store_result",
-    "study_spread", "t_interval", "t_upper", "tolerance", "two_way", "TRAINING_RUNS",
+    "look_alphas", "measure_of", "measured_runs", "metric_names", "min_f1_retention", "noise_floor", "paired",
+    "pareto_trials", "phase_of", "Pools", "pooled_spreads", "predicted_saving", "projected_j", "replay", "result_of",
+    "role_of", "runs_of", "satisfies_constraints", "saving_text", "scoring_j", "sequential", "set_constraints",
+    "set_study_record", "spent_j", "store_result", "study_record", "study_records", "study_spread", "t_interval",
+    "t_upper", "tolerance", "two_way", "TRAINING_RUNS",
 ]

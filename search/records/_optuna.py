@@ -43,6 +43,12 @@ def study_system_attrs(study: optuna.Study) -> dict[str, Any]:
     return study._storage.get_study_system_attrs(study._study_id)
 
 
+def set_study_system_attr(study: optuna.Study, key: str, value: Any) -> None:
+    """A study system attribute (Optuna 5 has no `Study.set_system_attr`): kept out of optuna-dashboard's table of
+    the study's user attributes."""
+    study._storage.set_study_system_attr(study._study_id, key, value)
+
+
 def set_state(study: optuna.Study, trial: FrozenTrial, state: TrialState) -> bool:
     """Move a trial to `state` (a WAITING one to RUNNING: claim it; a lost RUNNING one to FAIL); False when another
     process got there first (the storage refused, or the trial had finished)."""

@@ -14,7 +14,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from greenknobs.objectives import PIPELINE_PHASES, TrialResult
-from greenknobs.search.records._noise import NoiseFloor, RunMeasure, Spread, Verdict, floor_of, pooled_spreads, saving_text
+from greenknobs.search.records._noise import NoiseFloor, RunMeasure, Spread, Verdict, floor_of, pooled_spreads
+from greenknobs.search.records._optuna import set_study_system_attr, study_system_attrs
 
 ROLE = "greenknobs.role"  # baseline | search | repeat | duplicate (confirmation runs live in the ":confirm" twin)
 DUPLICATE = "duplicate"  # role of a proposal of a configuration already measured: FAIL, nothing trained
@@ -26,8 +27,8 @@ SEED = "greenknobs.seed"  # the training seed a queued trial must run at (repeat
 CONFIG = "greenknobs.config"
 FAIL_REASON = "fail_reason"
 METRIC_NAMES = ("energy_j", "f1")
-SPEC_ATTR = "greenknobs.spec"  # study user attr: the spec the study was created with
-METER_ATTR = "greenknobs.meter"  # study user attr: energy source and hardware; written last, it marks the study ready
+SPEC_ATTR = "greenknobs.spec"  # study record: the spec the study was created with
+METER_ATTR = "greenknobs.meter"  # study record: energy source and hardware; written last, it marks the study ready
 CONFIRM_SUFFIX = ":confirm"  # the twin study holding the test-split confirmation runs (a name no study file can take)
 
 
@@ -128,7 +129,7 @@ def noise_floor(study: optuna.Study, min_retention: float | None = None) -> Nois
         if role_of(t) == "repeat" and base_cfg is not None and t.user_attrs.get(CONFIG) == base_cfg:
             runs += runs_of(t)
     if min_retention is None:
-        min_retention = study.user_attrs.get(SPEC_ATTR, {}).get("min_f1_retention", 0.95)
+        min_retention = study_record(study, SPEC_ATTR, {}).get("min_f1_retention", 0.95)
     return floor_of(runs, min_retention)
 
 
@@ -208,76 +209,24 @@ def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
     return sorted(front, key=lambda t: (t.values[0], t.number))
 
 
-ROLE_TEXT = {
-    "baseline": "baseline: the reference; its runs at the study's seeds are the noise floor",
-    "screen": "screening: the cascade measures one knob alone",
-    "combine": "combination: the cascade combines knobs that saved energy alone",
-    "serve": "serving variant: the cascade serves a trained configuration's kept model under inference knobs that saved",
-    "search": "search: proposed by the sampler",
-    "repeat": "repeat: the same configuration at a new training seed, folded into its measurement",
-    "duplicate": "duplicate: a configuration another trial measured; nothing trained, the sampler was asked again",
-    "candidate": "candidate: on the Pareto set of the search (validation split), not confirmed",
-    "recommended": "recommended: confirmed on the held-out test split at paired seeds",
-    "not recommended": "candidate, not recommended after confirmation on the test split",
-}
-
-
-def note_markdown(trial_number: int, role: str, results: Sequence[TrialResult], differences: dict[str, Any],
-                  floor: NoiseFloor | None, verdict: Verdict | None, extra: str = "") -> str:
-    """The trial's note in the dashboard: its role, what it changed, what it measured and the verdict."""
-    first = results[0]
-    label = energy_word([first.energy_source]) or "measured"
-    energy = statistics.fmean(r.energy_j for r in results)
-    f1 = statistics.fmean(r.f1 for r in results)
-    lines = [f"## Trial {trial_number}", "", f"**Role:** {ROLE_TEXT.get(role, role)}", ""]
-    if differences:
-        lines.append("**Knobs changed from the baseline:** " + ", ".join(f"`{k} = {v}`" for k, v in differences.items()))
-    else:
-        lines.append("**All knobs at their baseline.**")
-    lines.append("")
-    seeds = ", ".join(str(r.seed) for r in results)
-    runs = f"mean of {len(results)} runs at seeds {seeds}" if len(results) > 1 else f"measured once (seed {seeds})"
-    lines += ["| | value | vs the baseline's mean |", "|---|---|---|"]
-    if floor is not None and verdict is not None:
-        base_e, base_f1 = floor.energy_j[0], floor.f1[0]
-        saving = saving_text(1 - energy / base_e) if base_e > 0 else "n/a"
-        lines.append(f"| energy ({label}) | {energy:,.1f} J ({runs}) | {saving} (noise: ±{verdict.saving_margin_j:,.1f} J) |")
-        lines.append(f"| {first.f1_kind} F1 ({first.eval_split}) | {f1:.4f} | {100 * f1 / base_f1:.1f}% kept; floor "
-                     f"{floor.f1_floor:.4f} ± {verdict.f1_margin:.4f} noise |")
-    else:
-        lines.append(f"| energy ({label}) | {energy:,.1f} J ({runs}) | the reference |")
-        lines.append(f"| {first.f1_kind} F1 ({first.eval_split}) | {f1:.4f} | the reference |")
-    lines.append(f"| weighted F1 / accuracy (first run) | {first.weighted_f1:.4f} / {first.accuracy:.4f} | |")
-    lines.append(f"| time (first run) | {first.time_s:.1f} s | |")
-    lines.append(f"| trainable parameters | {first.trainable_params:,} | |")
-    lines.append("")
-    if len(results) > 1:
-        lines.append("Runs: " + "; ".join(f"seed {r.seed}: {r.energy_j:,.1f} J, F1 {r.f1:.4f}" for r in results))
-        lines.append("")
-    lines.append("Energy by phase (first run): " + ", ".join(f"{p} {first.phase_energy_j.get(p, 0):,.1f} J"
-                                                         for p in PIPELINE_PHASES))
-    lines.append("")
-    reused = [r for r in results if r.reused_training]
-    if reused:
-        lines += [f"**Trained model reused** in {len(reused)} of {len(results)} runs: "
-                      + "; ".join(f"seed {r.seed} served the model of {r.reused_training}" for r in reused)
-                      + ". Their model and training joules are that run's as recorded (the study paid them once); "
-                        "their inference was measured here."]
-        lines.append("")
-    lines.append(f"Energy source: **{first.energy_source}** — {first.energy_description}")
-    if floor is not None and verdict is None:
-        lines += ["", floor.text(energy_word([first.energy_source]), first.eval_split)]
-    if verdict is not None:
-        lines += ["", f"**Verdict:** {'feasible' if verdict.feasible else 'infeasible'} — {verdict.reason}."]
-    if any(r.degenerate for r in results):
-        reason = next(r.degenerate_reason for r in results if r.degenerate)
-        lines += ["", f"**Degenerate:** {reason}. Infeasible: never enters the Pareto set."]
-    if extra:
-        lines += ["", extra]
-    return "\n".join(lines)
-
-
 # -- the study as a whole ------------------------------------------------------------------------------------
+def study_record(study: optuna.Study, key: str, default: Any = None) -> Any:
+    """One internal record of the study (its spec, meter, confirmation, a GPU's power cap), or `default`. They are
+    study system attributes, out of the dashboard's table of user attributes (what people read is in the study's
+    note); a study that holds one as a user attribute is read too."""
+    system = study_system_attrs(study)
+    return system[key] if key in system else study.user_attrs.get(key, default)
+
+
+def study_records(study: optuna.Study, prefix: str) -> dict[str, Any]:
+    """Every internal record of the study whose key starts with `prefix` (`study_record`; a system attribute wins)."""
+    return {k: v for k, v in {**study.user_attrs, **study_system_attrs(study)}.items() if k.startswith(prefix)}
+
+
+def set_study_record(study: optuna.Study, key: str, value: Any) -> None:
+    set_study_system_attr(study, key, value)
+
+
 def completed(study: optuna.Study) -> list[FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.values is not None]
 
@@ -312,7 +261,7 @@ def baseline_config(study: optuna.Study) -> dict[str, Any]:
     base = baseline_trial(study)
     if base is not None and CONFIG in base.user_attrs:
         return dict(base.user_attrs[CONFIG])
-    return dict(study.user_attrs.get(SPEC_ATTR, {}).get("baseline", {}))
+    return dict(study_record(study, SPEC_ATTR, {}).get("baseline", {}))
 
 
 def knob_differences(config: dict[str, Any], baseline: dict[str, Any]) -> dict[str, Any]:
@@ -333,4 +282,4 @@ def knob_differences(config: dict[str, Any], baseline: dict[str, Any]) -> dict[s
 
 
 def min_f1_retention(study: optuna.Study) -> float | None:
-    return study.user_attrs.get(SPEC_ATTR, {}).get("min_f1_retention")
+    return study_record(study, SPEC_ATTR, {}).get("min_f1_retention")

@@ -1,9 +1,10 @@
 """The study engine: study files, storages, the trial objective, workers, lost-trial recovery, confirmation runs."""
 
 from greenknobs.search.study._confirm import (
-    CONFIRMED_ATTR, CONFIRM_OF, CONFIRM_SEED, confirm_pareto, confirm_study, confirm_text, confirmed, measures,
+    CONFIRMED_ATTR, CONFIRM_OF, CONFIRM_SEED, confirm_pareto, confirm_study, confirmed, measures,
 )
 from greenknobs.search.study._duplicates import ASK_AGAIN, AskAgain, claim
+from greenknobs.search.study._notes import NoteWriter
 from greenknobs.search.study._lost import HOST, PID, PID_STARTED, RETRY_OF, retry_lost, stamp, this_host
 from greenknobs.search.study._power import StudyPowerJournal, guard, record_key, restore_left_caps
 from greenknobs.search.study._progress import ProgressPrinter
@@ -19,9 +20,10 @@ from greenknobs.search.study._workers import (
 )
 
 __all__ = [
-    "ASK_AGAIN", "AskAgain", "CONFIRMED_ATTR", "CONFIRM_OF", "CONFIRM_SEED", "DEFAULT_SAMPLER", "HOST", "Objective",
+    "ASK_AGAIN", "AskAgain", "CONFIRMED_ATTR", "CONFIRM_OF", "CONFIRM_SEED", "DEFAULT_SAMPLER", "HOST", "NoteWriter",
+    "Objective",
     "Outcome", "PID", "PID_STARTED", "ProgressPrinter", "RETRY_OF", "StudyContext", "StudyPowerJournal", "StudySpec",
-    "check_shared_storage", "claim", "confirm_pareto", "confirm_study", "confirm_text", "confirmed",
+    "check_shared_storage", "claim", "confirm_pareto", "confirm_study", "confirmed",
     "ensure_baseline", "finished_count", "guard", "heartbeat_for", "joined_as_worker", "load_spec", "load_study",
     "measures", "open_storage", "open_study", "record_key", "redact", "restore_left_caps", "retry_lost", "run",
     "run_study", "run_trial", "sigterm_interrupts", "stamp", "still_running", "this_host", "worker_of",

@@ -11,12 +11,12 @@ test-split result (the validation split selects, the test split confirms, the tw
 dashboard shows them apart. Each run is a trial there with `confirm_of` = the search trial it confirms and
 `confirm_seed`; they are queued and claimed one by one, so an interrupted confirmation resumes with the seeds still
 missing, and `greenknobs confirm --repeats K` adds seeds to an existing study. The paired summary is stored in the
-search study's user attrs (CONFIRMED_ATTR), and the candidates' notes are rewritten with their role.
+search study's records (CONFIRMED_ATTR, `records.study_record`), and the candidates' notes are rewritten with their
+role.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -32,7 +32,7 @@ from greenknobs.search.study._load import ForeignLoad
 CONFIRM_OF = "confirm_of"
 CONFIRM_SEED = "confirm_seed"
 FOREIGN_LOAD = "foreign_load"  # other processes' share of the CPUs during the run (study/_load.py)
-CONFIRMED_ATTR = "greenknobs.confirmed"  # search-study user attr: {"trials": {"<n>": Paired}, "baseline": n, "seeds": [...]}
+CONFIRMED_ATTR = "greenknobs.confirmed"  # search-study record: {"trials": {"<n>": Paired}, "baseline": n, "seeds": [...]}
 
 
 def confirm_study_name(study_name: str) -> str:
@@ -150,33 +150,33 @@ def run_queued(ctx: Any, twin: optuna.Study, on_run: Callable[[FrozenTrial], Non
 def summarise(study: optuna.Study, twin: optuna.Study | None, seeds: list[int], looks: list[int] | None = None,
               k_max: int | None = None) -> dict[int, rec.Paired]:
     """The verdicts of the current Pareto candidates, replayed over the looks made (records/_noise.py, `decide`);
-    stored in the study's user attrs with the looks and the spending horizon."""
+    stored in the study's records with the looks and the spending horizon."""
     base = rec.baseline_trial(study)
     if base is None:
         return {}
-    stored = study.user_attrs.get(CONFIRMED_ATTR, {})
+    stored = rec.study_record(study, CONFIRMED_ATTR, {})
     looks = list(looks if looks is not None else stored.get("looks") or [len(seeds)])
     k_max = k_max or stored.get("k_max") or max(looks)
     runs = measures(twin)
     retention = rec.min_f1_retention(study) or 0.95
     cands = {t.number: runs.get(t.number, {}) for t in rec.pareto_trials(study)}
     out = rec.decide_verdicts(cands, runs.get(base.number, {}), retention, seeds, looks, k_max) if cands else {}
-    study.set_user_attr(CONFIRMED_ATTR, {"trials": {str(k): v.to_dict() for k, v in out.items()},
-                                         "baseline": base.number, "seeds": list(seeds), "looks": looks,
-                                         "k_max": k_max, "alpha": rec.ALPHA})
+    rec.set_study_record(study, CONFIRMED_ATTR, {"trials": {str(k): v.to_dict() for k, v in out.items()},
+                                                 "baseline": base.number, "seeds": list(seeds), "looks": looks,
+                                                 "k_max": k_max, "alpha": rec.ALPHA})
     return out
 
 
 def confirmed(study: optuna.Study) -> dict[int, rec.Paired]:
     """What the last confirmation stored, by search trial number; empty if confirmation never ran."""
-    stored = study.user_attrs.get(CONFIRMED_ATTR, {})
+    stored = rec.study_record(study, CONFIRMED_ATTR, {})
     return {int(k): rec.Paired.from_dict(v) for k, v in stored.get("trials", {}).items()}
 
 
 def plan(ctx: Any, repeats: int | None = None) -> tuple[int, int, int]:
     """(seeds of the first look, seeds at most in this call, the spending horizon K_max of the study)."""
     spec = ctx.spec
-    k_max = int(ctx.study.user_attrs.get(CONFIRMED_ATTR, {}).get("k_max") or spec.confirm_max_repeats)
+    k_max = int(rec.study_record(ctx.study, CONFIRMED_ATTR, {}).get("k_max") or spec.confirm_max_repeats)
     if repeats is None:
         return spec.confirm_repeats, spec.confirm_max_repeats, k_max
     return min(spec.confirm_repeats, repeats), repeats, k_max
@@ -194,7 +194,8 @@ def confirm_pareto(ctx: Any, repeats: int | None = None,
     """Confirm every Pareto candidate against the baseline on the test split, in stages (records/_noise.py,
     `sequential`): all of them at the study's confirm_repeats seeds, then the ones still open up to
     confirm_max_repeats (or `repeats` seeds in all), seed-major, the baseline first at even seeds and last at odd
-    ones so that drift falls on both sides of each pair. Summarise, store, and rewrite the candidates' notes."""
+    ones so that drift falls on both sides of each pair. Summarise, store, and rewrite the candidates' notes
+    (`ctx.notes`)."""
     if repeats is not None and repeats < 2:
         raise GreenknobsError(f"--repeats {repeats} gives no interval: confirm at 2 or more paired seeds (default 3)")
     study = ctx.study
@@ -223,68 +224,12 @@ def confirm_pareto(ctx: Any, repeats: int | None = None,
         have = measures(twin)
         return {t.number: have.get(t.number, {}) for t in candidates}, have.get(base.number, {})
 
-    stored = study.user_attrs.get(CONFIRMED_ATTR, {})
+    stored = rec.study_record(study, CONFIRMED_ATTR, {})
     looks = [n for n in stored.get("looks", []) if n <= len(seeds)] if stored.get("seeds") == seeds[:len(
         stored.get("seeds", []))] else []
     _, looks = rec.sequential(measure, runs, [t.number for t in candidates], seeds, k_first, k_last,
                                 rec.min_f1_retention(study) or 0.95, k_max, looks)
     done = max(looks)
     stats = summarise(study, twin, seeds[:done], looks, k_max)
-    write_notes(study, stats)
+    ctx.notes.candidates(study, stats)
     return stats
-
-
-def write_notes(study: optuna.Study, stats: dict[int, rec.Paired] | None = None) -> None:
-    """Say each Pareto candidate's role in its note — "candidate" until confirmed, then recommended or not, with the
-    paired verdict — and put the noise floor and the verdicts in the study's note (the dashboard shows both)."""
-    from optuna_dashboard import get_note, save_note
-
-    stats = confirmed(study) if stats is None else stats
-    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-    for t in rec.pareto_trials(study):
-        trial = rec.as_trial(study, trials[t.number])
-        p = stats.get(t.number)
-        role = "candidate" if p is None else "recommended" if p.recommended else "not recommended"
-        body = re.sub(r"^\*\*Role:\*\* .*$", lambda _: f"**Role:** {rec.ROLE_TEXT[role]}", get_note(trial), count=1,
-                      flags=re.MULTILINE).split("\n\n**Confirmation", 1)[0]
-        if p is not None:
-            body += (f"\n\n**Confirmation (test split, paired seeds {', '.join(map(str, p.seeds)) or 'none'}):** "
-                     f"{rec.interval_text(p.saving, 'saving')}; kept {rec.interval_text(p.retention, 'retention')}"
-                     f" — {p.reason}.")
-        save_note(trial, body)
-    save_note(study, study_note(study, stats))
-
-
-def study_note(study: optuna.Study, stats: dict[int, rec.Paired]) -> str:
-    floor = rec.noise_floor(study)
-    lines = [f"## Study `{study.study_name}`", ""]
-    if floor is not None:
-        lines += [floor.text(rec.energy_word(study), spread=rec.study_spread(study)) + ".", ""]
-    if stats:
-        lines += [confirm_text(study, stats)]
-    else:
-        front = rec.pareto_trials(study)
-        lines += [f"{len(front)} Pareto candidate(s) on the validation split, not confirmed on the test split yet: "
-                  "nothing is recommended until `greenknobs confirm` (or `greenknobs run`) confirms them."]
-    return "\n".join(lines)
-
-
-def confirm_text(study: optuna.Study, stats: dict[int, rec.Paired]) -> str:
-    base_cfg = rec.baseline_config(study)
-    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-    recommended = sum(1 for p in stats.values() if p.recommended)
-    seeds = sorted({s for p in stats.values() for s in p.seeds})
-    stored = study.user_attrs.get(CONFIRMED_ATTR, {})
-    looks = stored.get("looks") or []
-    lines = [f"confirmation on the test split: {len(stats)} Pareto candidate(s) and the baseline at paired seeds "
-             f"{', '.join(map(str, seeds)) or '(none yet)'} (looks at {', '.join(map(str, looks)) or '-'} seeds); "
-             f"{recommended} recommended (one-sided tests of F1 kept above the floor and energy saved above 0, noise "
-             f"pooled over the candidates, Holm across them, a false-recommendation rate of at most "
-             f"{100 * rec.ALPHA:g}% per study; 95% intervals)"]
-    for number, p in stats.items():
-        changed = rec.knob_differences(trials[number].user_attrs.get(rec.CONFIG, {}), base_cfg)
-        knobs = ", ".join(f"{k}={v}" for k, v in changed.items())
-        mark = "RECOMMENDED" if p.recommended else "not recommended"
-        lines.append(f"trial {number} ({knobs}): {mark}: {rec.interval_text(p.saving, 'saving')}, kept "
-                     f"{rec.interval_text(p.retention, 'retention')} over {p.n} paired seed(s) — {p.reason}")
-    return "\n".join(lines)

@@ -8,10 +8,10 @@ Caps are set only with the user's opt-in (GREENKNOBS_SET_POWER_LIMITS=1, objecti
 opening a study on a GPU host only reads the limits and writes them down; a card found at a non-default limit runs
 under it, recorded ("found_w") and labelled on every trial, never reset.
 
-The record is a study user attribute per GPU of a host (`power_cap:HOST:nvmlN`, N as `nvidia-smi -i` numbers
-it): {"state": "capped" | "restored" | "default" | "found", "original_w", "default_w", "cap_w", "pid", ...}. Opening a study
-on a GPU host also writes the GPU's default limit there, which is what power_limit_w = 0 means and what the
-knob's levels are fractions of.
+The record is a study record (`records.study_record`, a system attribute) per GPU of a host (`power_cap:HOST:nvmlN`,
+N as `nvidia-smi -i` numbers it): {"state": "capped" | "restored" | "default" | "found", "original_w", "default_w",
+"cap_w", "pid", ...}. Opening a study on a GPU host also writes the GPU's default limit there, which is what
+power_limit_w = 0 means and what the knob's levels are fractions of.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import psutil
 
 from greenknobs._errors import GreenknobsError
 from greenknobs.objectives import energy
+from greenknobs.search import records as rec
 from greenknobs.search.study._lost import process_alive, this_host
 
 PREFIX = "power_cap:"
@@ -47,7 +48,7 @@ class StudyPowerJournal:
 
     def capping(self, gpu: int, nvml_index: int, original_w: float, default_w: float, cap_w: float) -> None:
         me = psutil.Process()
-        self.study.set_user_attr(record_key(nvml_index), {
+        rec.set_study_record(self.study, record_key(nvml_index), {
             "state": "capped", "host": this_host(), "gpu": gpu, "nvml_index": nvml_index, "gpu_name": energy.gpu_name(gpu),
             "original_w": original_w, "default_w": default_w, "cap_w": cap_w,
             "pid": me.pid, "pid_started": me.create_time(), "since": _now(),
@@ -55,14 +56,14 @@ class StudyPowerJournal:
 
     def restored(self, gpu: int, nvml_index: int, limit_w: float) -> None:
         key = record_key(nvml_index)
-        record = dict(self.study.user_attrs.get(key, {}))
+        record = dict(rec.study_record(self.study, key, {}))
         record.update(state="restored", limit_w=limit_w, restored_at=_now())
-        self.study.set_user_attr(key, record)
+        rec.set_study_record(self.study, key, record)
 
 
 def caps_on_record(study: optuna.Study) -> dict[str, dict[str, Any]]:
     """Every host GPU's record in the study, capped or not."""
-    return {k: v for k, v in study.user_attrs.items() if k.startswith(PREFIX)}
+    return rec.study_records(study, PREFIX)
 
 
 def guard(ctx: Any) -> None:
@@ -81,7 +82,7 @@ def restore_left_caps(study: optuna.Study, stream: Any = None) -> None:
     for gpu in range(energy.gpu_count()):
         physical = energy.nvml_index(gpu)
         key = record_key(physical)
-        record = study.user_attrs.get(key) or {}
+        record = rec.study_record(study, key) or {}
         name = energy.gpu_name(gpu)
         if record.get("state") == "capped":
             _restore_left_cap(study, key, record, gpu, name, stream)
@@ -91,9 +92,9 @@ def restore_left_caps(study: optuna.Study, stream: Any = None) -> None:
             print(f"greenknobs: GPU {gpu} ({name}) is at {limit_w:g} W, not its default {default_w:g} W; no trial of "
                   "this study set that limit, so trials run under it and record it", file=stream, flush=True)
         if record.get("state") != "capped":  # the limits on record, as read on this host
-            study.set_user_attr(key, {**record, "state": "found" if found else "default", "host": this_host(),
-                                      "nvml_index": physical, "gpu_name": name, "default_w": default_w,
-                                      "found_w": limit_w, "range_w": list(energy.power_limit_range_w(gpu))})
+            rec.set_study_record(study, key, {**record, "state": "found" if found else "default", "host": this_host(),
+                                              "nvml_index": physical, "gpu_name": name, "default_w": default_w,
+                                              "found_w": limit_w, "range_w": list(energy.power_limit_range_w(gpu))})
 
 
 def _restore_left_cap(study: optuna.Study, key: str, record: dict[str, Any], gpu: int, name: str,
@@ -119,5 +120,5 @@ def _restore_left_cap(study: optuna.Study, key: str, record: dict[str, Any], gpu
             ) from None
         print(f"greenknobs: GPU {gpu} ({name}) restored to {original_w:g} W: worker pid {pid} stopped mid-trial "
               f"and left its {limit_w:g} W cap on", file=stream, flush=True)
-    study.set_user_attr(key, {**record, "state": "restored", "limit_w": energy.current_power_limit_w(gpu),
-                              "restored_at": _now(), "restored_by": os.getpid()})
+    rec.set_study_record(study, key, {**record, "state": "restored", "limit_w": energy.current_power_limit_w(gpu),
+                                      "restored_at": _now(), "restored_by": os.getpid()})

@@ -13,6 +13,7 @@ from typing import Any
 from optuna.trial import FrozenTrial
 
 from greenknobs.search import records as rec
+from greenknobs.search.study._notes import NoteWriter
 from greenknobs.search.study._spec import StudySpec, load_spec
 
 
@@ -37,10 +38,11 @@ def run(spec: StudySpec | str | os.PathLike, *, storage: str | None = None, stud
         n_trials: int | None = None, timeout_s: float | None = None, sampler: str | None = None,
         seed: int | None = None, workers: int = 1, confirm: bool | None = None, show_progress: bool = True,
         on_confirm_run: Callable[[FrozenTrial], None] | None = None, pipeline: Any = None,
-        say: Callable[[str], None] | None = None) -> Outcome:
+        say: Callable[[str], None] | None = None, notes: NoteWriter | None = None) -> Outcome:
     """Run a study as `greenknobs run` does: the search (its baseline and noise floor first), then, unless `confirm`
     is False (or the study file says `confirm = false`), the sequential paired confirmation on the test split.
-    `spec`: a StudySpec or the path of a study file. `say`: where one-line notices go (stderr by default)."""
+    `spec`: a StudySpec or the path of a study file. `say`: where one-line notices go (stderr by default). `notes`:
+    the dashboard notes' writer (`open_study`; `greenknobs.search.run` hands it the analysis room's)."""
     from greenknobs._errors import GreenknobsError
     from greenknobs.search.study._study import open_study, run_study
     from greenknobs.search.study._workers import check_shared_storage, heartbeat_for, sigterm_interrupts
@@ -64,9 +66,10 @@ def run(spec: StudySpec | str | os.PathLike, *, storage: str | None = None, stud
     if workers > 1:
         check_shared_storage(url, workers, f"--workers {workers}")
         return _run_workers(spec, url, workers, n_trials=n_trials, timeout_s=timeout_s, sampler=sampler, seed=seed,
-                            confirm=confirm, on_confirm_run=on_confirm_run, say=say)
+                            confirm=confirm, on_confirm_run=on_confirm_run, say=say, notes=notes)
     with sigterm_interrupts():
-        ctx = open_study(spec, sampler=sampler, seed=seed, heartbeat_interval_s=heartbeat_for(url), pipeline=pipeline)
+        ctx = open_study(spec, sampler=sampler, seed=seed, heartbeat_interval_s=heartbeat_for(url), pipeline=pipeline,
+                         notes=notes)
         done = run_study(ctx, n_trials=n_trials, timeout_s=timeout_s, show_progress=show_progress)
         out = Outcome(ctx, done["finished"], done["budget"])
         _confirm(out, confirm, on_confirm_run, say)
@@ -75,10 +78,10 @@ def run(spec: StudySpec | str | os.PathLike, *, storage: str | None = None, stud
 
 def _confirm(out: Outcome, confirm: bool | None, on_run: Callable[[FrozenTrial], None] | None,
              say: Callable[[str], None]) -> None:
-    from greenknobs.search.study._confirm import confirm_pareto, plan, write_notes
+    from greenknobs.search.study._confirm import confirm_pareto, plan
 
     ctx = out.ctx
-    write_notes(ctx.study)  # the candidates' role and the noise floor, in the dashboard's notes
+    ctx.notes.candidates(ctx.study)  # the candidates' role and the noise floor, in the dashboard's notes
     if not (ctx.spec.confirm if confirm is None else confirm):
         out.confirmation = "skipped"
         say("confirmation skipped: nothing is recommended until `greenknobs confirm` runs the candidates on the "
@@ -98,7 +101,8 @@ def _confirm(out: Outcome, confirm: bool | None, on_run: Callable[[FrozenTrial],
 
 def _run_workers(spec: StudySpec, url: str, workers: int, *, n_trials: int | None, timeout_s: float | None,
                  sampler: str | None, seed: int | None, confirm: bool | None,
-                 on_confirm_run: Callable[[FrozenTrial], None] | None, say: Callable[[str], None]) -> Outcome:
+                 on_confirm_run: Callable[[FrozenTrial], None] | None, say: Callable[[str], None],
+                 notes: NoteWriter | None) -> Outcome:
     """N worker processes on this host share the study (each a `greenknobs worker`, pinned to its cores or GPU); this
     process creates the study first and confirms at the end when every worker finished."""
     from greenknobs.objectives.energy import make_meter
@@ -110,7 +114,7 @@ def _run_workers(spec: StudySpec, url: str, workers: int, *, n_trials: int | Non
     envs, threads, how = plan(workers, meter.source)
     with sigterm_interrupts():
         # Created here, once: the workers find the study, its baseline queued and this host's dead trials failed.
-        ctx = open_study(spec, sampler=sampler, seed=seed, meter=meter)
+        ctx = open_study(spec, sampler=sampler, seed=seed, meter=meter, notes=notes)
         recover_lost_trials(ctx.study)
         ensure_baseline(ctx)
     budget = n_trials if n_trials is not None else spec.n_trials

@@ -8,7 +8,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -22,6 +22,7 @@ from greenknobs.search.study import _lost, _workers
 from greenknobs.search import records as rec
 from greenknobs.search.records import METER_ATTR, SPEC_ATTR
 from greenknobs.search.samplers import PLAN_ATTR, make_sampler
+from greenknobs.search.study._notes import NoteWriter
 from greenknobs.search.study._spec import StudySpec
 from greenknobs.search.study._storage import open_storage
 from greenknobs.search.study._load import ForeignLoad
@@ -57,16 +58,18 @@ class StudyContext:
     study: optuna.Study
     pipeline: Pipeline
     space: Any
+    notes: NoteWriter = field(default_factory=NoteWriter)  # the dashboard notes' writer (study/_notes.py)
 
 
 def open_study(spec: StudySpec, *, storage_url: str | None = None, sampler: str | None = None, seed: int | None = None,
                meter: Any = None, progress: Callable[..., None] | None = None, heartbeat_interval_s: int | None = None,
-               pipeline: Pipeline | None = None) -> StudyContext:
+               pipeline: Pipeline | None = None, notes: NoteWriter | None = None) -> StudyContext:
     """Create the study (recording its spec, energy source and hardware, and queueing the baseline) or join it.
 
     Everything that can be wrong with the input — spec, knobs, ranges, dataset — is checked before the storage is
     opened, so a bad input leaves no study file behind and never touches an existing study. `pipeline` reuses a
-    pipeline (and its meter and tokenized data) across studies in one process."""
+    pipeline (and its meter and tokenized data) across studies in one process. `notes`: the writer of the dashboard's
+    notes (study/_notes.py); none given, the engine writes none of them."""
     from greenknobs.objectives.energy import make_meter
     from greenknobs.search.study._spec import validate
 
@@ -101,7 +104,7 @@ def open_study(spec: StudySpec, *, storage_url: str | None = None, sampler: str 
             created = True
         except DuplicatedStudyError:
             study = optuna.load_study(study_name=spec.name, storage=storage, sampler=the_sampler)
-    ctx = StudyContext(spec, study, pipeline, space)
+    ctx = StudyContext(spec, study, pipeline, space, notes or NoteWriter())
     if created:
         ensure_baseline(ctx)
     else:
@@ -129,7 +132,7 @@ def _quiet_datasets() -> Iterator[None]:
 def _wait_until_recorded(study: optuna.Study, timeout_s: float = 30.0) -> None:
     """A worker that lost the creation race waits for the creator to record the energy source (its last step)."""
     deadline = time.monotonic() + timeout_s
-    while METER_ATTR not in study.user_attrs and time.monotonic() < deadline:
+    while rec.study_record(study, METER_ATTR) is None and time.monotonic() < deadline:
         time.sleep(0.5)
 
 
@@ -146,15 +149,15 @@ def spec_record(spec: StudySpec, space: Any) -> dict[str, Any]:
 def _check_or_record(study: optuna.Study, spec: StudySpec, meter: Any, space: Any, f1_kind: str) -> None:
     from greenknobs.search.records import metric_names
 
-    recorded = study.user_attrs.get(METER_ATTR)
+    recorded = rec.study_record(study, METER_ATTR)
     here = {"source": meter.source,
             **{k: v for k, v in meter.hardware.items() if k in ("gpu", "gpu_count", "cpu", "cpu_energy")}}
     if recorded is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(metric_names(meter.source, f1_kind, spec.task.eval_split))
-        study.set_user_attr(SPEC_ATTR, spec_record(spec, space))
-        study.set_user_attr(METER_ATTR, here)
+        rec.set_study_record(study, SPEC_ATTR, spec_record(spec, space))
+        rec.set_study_record(study, METER_ATTR, here)
         return
     if recorded.get("cpu_energy") != here.get("cpu_energy") and recorded.get("source") == here["source"]:
         raise GreenknobsError(
@@ -168,7 +171,7 @@ def _check_or_record(study: optuna.Study, spec: StudySpec, meter: Any, space: An
             f"{here.get('gpu') or here.get('cpu')}: joules would not be comparable; run it on matching hardware "
             "or start a new study"
         )
-    old = study.user_attrs.get(SPEC_ATTR, {})
+    old = rec.study_record(study, SPEC_ATTR, {})
     new = spec_record(spec, space)
     for key in ("task", "search", "fixed", "min_f1_retention", "seed", "baseline_repeats"):
         if key in old and old[key] != new[key]:
@@ -308,8 +311,7 @@ class Objective:
                                   [self.loads.get((i, r.seed)) for i, r in enumerate(results)])
         plan = rec.fresh(ctx.study, trial).system_attrs.get(PLAN_ATTR, {})
         stage = plan.get("stage") if role == "search" else None
-        _save_note(trial, rec.note_markdown(trial.number, stage or role, results, ctx.space.differences(config),
-                                            floor, verdict))
+        ctx.notes.trial(trial, stage or role, results, ctx.space.differences(config), floor, verdict)
         return values
 
     # -- issue 17: a sampler seed per worker, no configuration trained twice by accident ---------------------------

@@ -84,14 +84,15 @@ def make_spec(tmp_path: Path, name: str = "sim", n_trials: int = 8, sampler: str
 
 
 def open_simulated(tmp_path: Path, task: Task, *, enqueue: list[dict[str, Any]] = (), n_trials: int = 8,
-                   **study: Any):
-    """A study on `task` with the given search configurations queued (knob changes from the baseline), in order."""
+                   notes: Any = None, **study: Any):
+    """A study on `task` with the given search configurations queued (knob changes from the baseline), in order;
+    `notes`: the dashboard notes' writer (none: the engine writes none)."""
     from greenknobs.search import records as rec
     from greenknobs.search.study import ensure_baseline, open_study
 
     spec = make_spec(tmp_path, n_trials=n_trials, **study)
     pipeline = SimulatedPipeline(spec.task, task, hardware=CPU)
-    ctx = open_study(spec, pipeline=pipeline)
+    ctx = open_study(spec, pipeline=pipeline, notes=notes)
     task.baseline = ctx.space.baseline()
     ensure_baseline(ctx)
     for changes in enqueue:

@@ -47,7 +47,7 @@ def test_confirm_runs_candidates_and_baseline_at_paired_test_seeds_and_resumes(c
         search = study.trials[t.user_attrs[CONFIRM_OF]]
         assert t.user_attrs[rec.CONFIG] == search.user_attrs[rec.CONFIG] and rec.result_of(t).seed == t.user_attrs[CONFIRM_SEED]
     stats = confirmed(study)
-    assert set(stats) == set(front) and study.user_attrs[CONFIRMED_ATTR]["seeds"][:3] == [3, 4, 5]
+    assert set(stats) == set(front) and rec.study_record(study, CONFIRMED_ATTR)["seeds"][:3] == [3, 4, 5]
     for n, p in stats.items():
         mine = {int(t.user_attrs[CONFIRM_SEED]): t for t in runs if t.user_attrs[CONFIRM_OF] == n}
         theirs = {int(t.user_attrs[CONFIRM_SEED]): t for t in runs if t.user_attrs[CONFIRM_OF] == base}

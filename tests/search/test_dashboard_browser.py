@@ -2,7 +2,8 @@
 the study page the command serves and reads what it drew: greenknobs' figures, optuna-dashboard's Best Trials card
 and Pareto-front chart, the objective names. The study is a copy of the finished smoke study with one trial added
 that is infeasible and non-dominated (the fewest joules, a collapsed F1), so that a dashboard which ignores the
-constraints would list it in Best Trials, whatever the smoke run happened to find."""
+constraints would list it in Best Trials, whatever the smoke run happened to find, and one user attribute of the
+study's own (what a user may set), which the Study User Attributes table must show."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("websocket") is None,
                        reason="websocket-client is not installed: pip install -e '.[test]'"),
 ]
+
+
+A_USER_ATTR = ("owner", "set by the test")  # a user's own study attribute: the table shows it as it is
 
 
 def _complete(study) -> list:
@@ -62,6 +66,7 @@ def browsed(smoke_study, tmp_path_factory):
     storage = f"journal:{journal}"
     study = load_study("smoke", storage)
     injected = _add_infeasible_front_trial(study)
+    study.set_user_attr(*A_USER_ATTR)
     base_attrs = study.trials[0].user_attrs  # the baseline: trial 0
     with warnings.catch_warnings():  # set_metric_names is "experimental" in Optuna 5
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -120,6 +125,23 @@ def test_objective_names_carry_unit_and_source(browsed):
     assert detail["objective_names"] == names
     shown = snapshot["text"] + "\n" + snapshot["svg_text"]
     assert all(name in shown for name in names), f"{names} not on the page"
+
+
+def test_study_user_attributes_table_holds_no_internal_record(browsed):
+    """optuna-dashboard draws a study's user attributes as a table of raw values: greenknobs' own records (spec,
+    meter, confirmation, GPU power caps) are system attributes, and what people read is in the study's note."""
+    from greenknobs.search.study import CONFIRMED_ATTR
+
+    _, _, detail, snapshot, _, _ = browsed
+    table = snapshot["study_user_attrs"]
+    assert table is not None, "no Study User Attributes card on the page"
+    served = {a["key"]: a["value"] for a in detail["user_attrs"]}  # what the page's table is drawn from
+    shown = dict(table["rows"])
+    assert shown == served and A_USER_ATTR in shown.items()  # every row on the first page, the test's own read back
+    internal = {rec.SPEC_ATTR, rec.METER_ATTR, CONFIRMED_ATTR}
+    raw = {k: v for k, v in shown.items() if k in internal or k.startswith(("greenknobs.", "power_cap:"))
+           or v.lstrip().startswith(("{", "["))}
+    assert not raw, f"internal records in the Study User Attributes table: {sorted(raw)}"
 
 
 def test_screenshot_is_a_non_blank_png(browsed):

@@ -65,7 +65,7 @@ def test_one_runnable_file_per_candidate_where_its_verdict_puts_it(sim_exported,
     assert sorted(p.recommended for p in stats.values()) == [False, True]  # one each side of the line
     written = sorted(str(p.relative_to(out)) for p in out.rglob("trial-*.toml"))
     assert written == sorted(str(_path(out, t, stats).relative_to(out)) for t in front)
-    spec_task = study.user_attrs["greenknobs.spec"]["task"]
+    spec_task = rec.study_record(study, rec.SPEC_ATTR)["task"]
     for t in front:
         path = _path(out, t, stats)
         cfg = load_config_file(path)
@@ -120,7 +120,7 @@ def test_an_exported_config_reproduces_its_run(smoke_study, exported, cli, tmp_p
 
         t = rec.baseline_trial(study)
         path = tmp_path / "baseline.toml"
-        write_config_file(path, ConfigFile(knobs=t.user_attrs[rec.CONFIG], task=study.user_attrs["greenknobs.spec"]["task"],
+        write_config_file(path, ConfigFile(knobs=t.user_attrs[rec.CONFIG], task=rec.study_record(study, rec.SPEC_ATTR)["task"],
                                            seed=0))
     done = cli("trial", "--config", str(path), "--json", timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -37,7 +37,8 @@ def test_system_attrs_are_written_and_read_back(study):
     trial = study.ask()
     rec.set_system_attr(study, study.get_trials(deepcopy=False)[0], "greenknobs.probe", {"a": 1})
     assert rec.fresh(study, trial).system_attrs["greenknobs.probe"] == {"a": 1}
-    assert isinstance(rec.study_system_attrs(study), dict)
+    rec.set_study_system_attr(study, "greenknobs.probe", {"b": 2})
+    assert rec.study_system_attrs(study)["greenknobs.probe"] == {"b": 2} and study.user_attrs == {}
 
 
 def test_a_queued_trial_is_claimed_once_and_runs_as_a_trial(study):

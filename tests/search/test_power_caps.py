@@ -14,6 +14,7 @@ import pytest
 from greenknobs._errors import GreenknobsError
 from greenknobs.objectives import Pipeline, get_task
 from greenknobs.objectives.energy import make_meter, power_limit
+from greenknobs.search.records import set_study_record, study_record
 from greenknobs.search.study import StudyPowerJournal, record_key, restore_left_caps
 from greenknobs.spaces import Hardware
 from tests.objectives._spies import energy_fakes
@@ -45,7 +46,7 @@ def _killed_under_a_cap(study, cap_w: float = 250.0):
     cap = power_limit(cap_w, journal=StudyPowerJournal(study))
     cap.__enter__()
     key = record_key(0)
-    study.set_user_attr(key, {**study.user_attrs[key], "pid": _dead_pid()})
+    set_study_record(study, key, {**study_record(study, key), "pid": _dead_pid()})
     return key, cap
 
 
@@ -60,11 +61,23 @@ def test_a_cap_is_on_record_in_the_storage_before_it_is_set(fake_hw, study):
             seen["limit_when_written_mw"] = gpu.limit_mw
 
     with power_limit(250.0, journal=Watching(study)):
-        record = study.user_attrs[key]
+        record = study_record(study, key)
         assert (record["state"], record["original_w"], record["default_w"], record["cap_w"]) == ("capped", 700.0, 700.0, 250.0)
         assert record["gpu_name"] == "NVIDIA H100 80GB HBM3" and record["nvml_index"] == 0
     assert seen == {"limit_when_written_mw": 700_000}
-    assert study.user_attrs[key]["state"] == "restored" and study.user_attrs[key]["limit_w"] == 700.0
+    assert study_record(study, key)["state"] == "restored" and study_record(study, key)["limit_w"] == 700.0
+    assert study.user_attrs == {}  # a system attribute: out of the dashboard's table of the study's user attributes
+
+
+def test_a_cap_left_in_the_user_attributes_of_an_older_study_is_restored(fake_hw, study):
+    (gpu,) = fake_hw.install()
+    key, _held = _killed_under_a_cap(study)
+    older = optuna.create_study(directions=["minimize", "maximize"])
+    older.set_user_attr(key, study_record(study, key))  # where greenknobs kept the record before
+    assert gpu.limit_mw == 250_000
+    restore_left_caps(older, stream=io.StringIO())
+    assert gpu.limit_mw == 700_000 and study_record(older, key)["state"] == "restored"
+    assert older.user_attrs[key]["state"] == "capped"  # the new record is a system attribute, and it wins
 
 
 def test_the_next_start_restores_a_cap_a_killed_worker_left_on(fake_hw, study):
@@ -76,7 +89,7 @@ def test_the_next_start_restores_a_cap_a_killed_worker_left_on(fake_hw, study):
     assert gpu.limit_mw == 700_000
     assert "GPU 0 (NVIDIA H100 80GB HBM3) restored to 700 W: worker pid" in out.getvalue()
     assert "left its 250 W cap on" in out.getvalue()
-    assert study.user_attrs[key]["state"] == "restored"
+    assert study_record(study, key)["state"] == "restored"
 
 
 def test_a_cap_that_cannot_be_restored_from_here_stops_the_start_with_the_fix(fake_hw, study):
@@ -101,8 +114,8 @@ def test_a_cap_held_by_a_live_worker_is_not_touched(fake_hw, study):
     try:
         import psutil
 
-        study.set_user_attr(key, {**study.user_attrs[key], "pid": other.pid,
-                                  "pid_started": psutil.Process(other.pid).create_time()})
+        set_study_record(study, key, {**study_record(study, key), "pid": other.pid,
+                                      "pid_started": psutil.Process(other.pid).create_time()})
         with pytest.raises(GreenknobsError, match=f"capped at 250 W by worker pid {other.pid} on this host, which is "
                                                   "still running: run one worker per GPU"):
             restore_left_caps(study)
@@ -120,12 +133,12 @@ def test_a_limit_no_trial_of_the_study_set_is_recorded_and_left_as_found(fake_hw
     assert gpu.set_calls == [] and gpu.limit_mw == 150_000
     assert out.getvalue() == ("greenknobs: GPU 0 (NVIDIA H100 80GB HBM3) is at 150 W, not its default 700 W; no trial "
                               "of this study set that limit, so trials run under it and record it\n")
-    record = study.user_attrs[record_key(0)]
+    record = study_record(study, record_key(0))
     assert (record["state"], record["found_w"], record["default_w"], record["range_w"]) == ("found", 150.0, 700.0,
                                                                                             [100.0, 700.0])
     gpu.limit_mw = 700_000
     restore_left_caps(study)
-    record = study.user_attrs[record_key(0)]
+    record = study_record(study, record_key(0))
     assert (record["state"], record["default_w"], record["gpu_name"]) == ("default", 700.0, gpu.name)
 
 

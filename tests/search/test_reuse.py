@@ -53,11 +53,11 @@ def test_without_reuse_every_run_trains(tmp_path):
 def test_the_labels_appear_in_the_note_status_progress_and_export(tmp_path, capsys):
     from optuna_dashboard import get_note
 
-    from greenknobs.search.analysis import export_pareto, status_text
+    from greenknobs.search.analysis import Notes, export_pareto, status_text
     from greenknobs.search.study import confirm_pareto
 
     task = Task(effects={SERVE: (0.5, 0.0)})
-    ctx = run_simulated(tmp_path, task, n_trials=4, enqueue=[dict(SERVE)], show_progress=True)
+    ctx = run_simulated(tmp_path, task, n_trials=4, enqueue=[dict(SERVE)], show_progress=True, notes=Notes())
     progress = capsys.readouterr().err
     served = by_changes(ctx, task)[SERVE]
     note = get_note(rec.as_trial(ctx.study, served))

@@ -253,7 +253,7 @@ def test_the_engine_stops_a_futile_candidate_and_goes_on_with_the_open_one(stage
     assert stats[by[HALF]].recommended
     from greenknobs.search.study import CONFIRMED_ATTR
 
-    stored = ctx.study.user_attrs[CONFIRMED_ATTR]
+    stored = rec.study_record(ctx.study, CONFIRMED_ATTR)
     assert stored["looks"][0] == 3 and stored["k_max"] == 6 and stored["alpha"] == rec.ALPHA
     assert set(stored["trials"]) == {str(t.number) for t in rec.pareto_trials(ctx.study)} >= {str(by[HALF]), str(by[DROP])}
 

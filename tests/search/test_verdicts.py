@@ -152,8 +152,36 @@ def test_confirmation_reruns_candidates_and_the_baseline_on_the_test_split_at_th
     assert all(split == "validation" for key, seed, split in task.calls if seed < 3)
     from greenknobs.search.study import CONFIRMED_ATTR
 
-    stored = ctx.study.user_attrs[CONFIRMED_ATTR]  # the verdicts are stored with the study
+    stored = rec.study_system_attrs(ctx.study)[CONFIRMED_ATTR]  # the verdicts are stored with the study,
+    assert CONFIRMED_ATTR not in ctx.study.user_attrs  # out of the dashboard's table of its user attributes
     assert set(stored["trials"]) == {str(n) for n in stats} and stored["seeds"][:3] == [3, 4, 5]
+
+
+def test_the_studys_records_are_kept_out_of_its_user_attributes(confirmed):
+    """optuna-dashboard shows a study's user attributes as a table: its spec, meter and confirmation are system
+    attributes, and what people read is in the study's note."""
+    from greenknobs.search.study import CONFIRMED_ATTR
+
+    study = confirmed[0].study
+    internal = {rec.SPEC_ATTR, rec.METER_ATTR, CONFIRMED_ATTR}
+    assert internal <= set(rec.study_system_attrs(study))
+    assert not {k: v for k, v in study.user_attrs.items()
+                if k in internal or k.startswith("greenknobs.") or isinstance(v, (dict, list))}
+
+
+def test_a_study_that_keeps_its_records_in_its_user_attributes_still_reads(confirmed):
+    import optuna
+
+    from greenknobs.search.study import CONFIRMED_ATTR, confirmed as confirmed_of
+
+    ctx, study = confirmed[0], confirmed[0].study
+    older = optuna.create_study(directions=["minimize", "maximize"])  # as greenknobs wrote a study before
+    for key in (rec.SPEC_ATTR, rec.METER_ATTR, CONFIRMED_ATTR):
+        older.set_user_attr(key, rec.study_record(study, key))
+    assert rec.min_f1_retention(older) == ctx.spec.min_f1_retention
+    meter = rec.study_record(study, rec.METER_ATTR)
+    assert meter and rec.study_record(older, rec.METER_ATTR) == meter
+    assert confirmed_of(older) == confirmed_of(study) and confirmed_of(older)
 
 
 def test_only_what_clears_both_intervals_is_recommended(confirmed):

@@ -89,7 +89,7 @@ def test_three_workers_on_postgresql_share_one_budget_and_never_repeat_by_accide
     complete = _check_shared_budget(study, 9)
     # Each trial names its worker; the study names its energy source once, for every worker.
     assert all(t.user_attrs[HOST] == this_host() for t in complete)
-    assert study.user_attrs[METER_ATTR]["source"] == "estimated"
+    assert rec.study_record(study, METER_ATTR)["source"] == "estimated"
     trials = study.get_trials(deepcopy=False)
     described = [(t.number, t.state.name, rec.role_of(t), t.params) for t in trials]
     assert _unlabelled_duplicates(trials) == [], described

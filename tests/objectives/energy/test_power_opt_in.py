@@ -11,6 +11,7 @@ import pytest
 
 from greenknobs._errors import GreenknobsError
 from greenknobs.objectives.energy import _gpu, power_limit
+from greenknobs.search.records import set_study_record, study_record
 
 OPT_IN_ERROR = ("setting the GPU power limit is off, so the card runs as it is found: set "
                 "GREENKNOBS_SET_POWER_LIMITS=1 to let greenknobs cap it (and restore it afterwards), or drop the "
@@ -63,7 +64,7 @@ def test_a_study_on_a_card_found_capped_records_it_runs_under_it_and_sets_nothin
     study = optuna.create_study(directions=["minimize", "maximize"])
     guard(types.SimpleNamespace(pipeline=tiny_pipeline, study=study))
     assert tiny_pipeline.power_journal is None  # no journal: nothing may be capped
-    record = study.user_attrs[record_key(0)]
+    record = study_record(study, record_key(0))
     assert (record["state"], record["found_w"], record["default_w"]) == ("found", 150.0, 700.0)
     config = tiny_pipeline.space().complete({"max_length": 32, "train_fraction": 0.2, "epochs": 1,
                                              "tokenizer": "rust"})
@@ -81,7 +82,7 @@ def test_a_cap_a_killed_opted_in_worker_left_is_not_restored_without_the_opt_in(
     cap = power_limit(250.0, journal=StudyPowerJournal(study))
     cap.__enter__()  # killed inside: never left
     key = record_key(0)
-    study.set_user_attr(key, {**study.user_attrs[key], "pid": 2**22 + 12345, "pid_started": 0.0})
+    set_study_record(study, key, {**study_record(study, key), "pid": 2**22 + 12345, "pid_started": 0.0})
     monkeypatch.delenv("GREENKNOBS_SET_POWER_LIMITS")
     sets = len(gpu.set_calls)
     with pytest.raises(GreenknobsError) as err:

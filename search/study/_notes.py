@@ -1,0 +1,24 @@
+"""The dashboard notes the engine writes while a study runs. Their words are the analysis room's, above this one:
+the engine calls the writer its caller hands `open_study` (kept as `StudyContext.notes`); this one writes nothing.
+The CLI and `greenknobs.search.run` / `open_study` hand it `analysis.Notes`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import optuna
+
+from greenknobs.objectives import TrialResult
+from greenknobs.search import records as rec
+
+
+class NoteWriter:
+    """What the engine asks of a notes writer; each method writes nothing here."""
+
+    def trial(self, trial: optuna.Trial, role: str, results: Sequence[TrialResult], differences: dict[str, Any],
+              floor: rec.NoiseFloor | None, verdict: rec.Verdict | None) -> None:
+        """A measured trial's note: its role, the knobs it changed, its runs, and its verdict (None: the baseline)."""
+
+    def candidates(self, study: optuna.Study, stats: dict[int, rec.Paired] | None = None) -> None:
+        """Each Pareto candidate's role in its note, and the study's note; `stats` None: what the study stored."""
