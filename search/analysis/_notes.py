@@ -32,6 +32,40 @@ class Notes(NoteWriter):
     def candidates(self, study: optuna.Study, stats: dict[int, rec.Paired] | None = None) -> None:
         write_notes(study, stats)
 
+    def failed(self, trial: optuna.Trial, reason: str, burned_j: float, source: str) -> None:
+        _save(trial, f"## Trial {trial.number} — FAILED\n\n{reason}\n\nEnergy burned before it failed "
+                     f"({source}): {burned_j:,.1f} J")
+
+    def duplicate(self, trial: optuna.Trial, reason: str) -> None:
+        # The dashboard shows a FAIL trial's note: say why this one ended before it trained.
+        _save(trial, f"## Trial {trial.number} — FAILED (duplicate)\n\n{reason}.\n")
+
+    def stopped(self, trial: optuna.Trial, rule: str, at: float, reason: str, spent_j: float, source: str) -> None:
+        _save(trial, f"## Trial {trial.number} — stopped early\n\n**Role:** stopped early by the `{rule}` rule at "
+                     f"{100 * at:.0f}% of its training.\n\n{reason}.\n\nEnergy spent before it stopped ({source}): "
+                     f"{spent_j:,.1f} J, slice scoring included. It never enters the Pareto set.")
+
+    def confirmation_study(self, twin: optuna.Study, study_name: str) -> None:
+        _save(twin, f"## Confirmation runs of study `{study_name}`\n\nEvery Pareto candidate and the baseline, "
+                    "re-run on the held-out **test** split at the same fresh training seeds. Each trial's note names "
+                    "the search trial it confirms. The paired verdicts are in the search study's note.")
+
+    def confirmation_run(self, trial: optuna.Trial, of: int, seed: int, result: TrialResult) -> None:
+        _save(trial, f"## Confirmation of trial {of}, seed {seed}\n\n**Role:** confirmation: trial {of}'s "
+                     f"configuration re-run on the held-out **test** split at seed {seed}, paired with the "
+                     f"baseline's run at the same seed.\n\n{result.energy_j:,.1f} J ({result.energy_source}), "
+                     f"{result.f1_kind} F1 {result.f1:.4f} (test)"
+                     + (f"\n\n**Trained model reused** from {result.reused_training}: its model and training "
+                        f"joules are that run's as recorded; inference measured here."
+                        if result.reused_training else "")
+                     + (f"\n\n**Degenerate:** {result.degenerate_reason}" if result.degenerate else ""))
+
+
+def _save(target: Any, body: str) -> None:
+    from optuna_dashboard import save_note
+
+    save_note(target, body)
+
 
 ROLE_TEXT = {
     "baseline": "baseline: the reference; its runs at the study's seeds are the noise floor",

@@ -11,8 +11,9 @@ from greenknobs.search.study._progress import ProgressPrinter
 from greenknobs.search.study._run import Outcome, run
 from greenknobs.search.study._spec import DEFAULT_SAMPLER, StudySpec, load_spec
 from greenknobs.search.study._storage import open_storage, _redact as redact
+from greenknobs.search.study._budget import finished_count, still_running
 from greenknobs.search.study._study import (
-    Objective, StudyContext, ensure_baseline, finished_count, load_study, open_study, run_study, still_running,
+    Objective, StudyContext, ensure_baseline, load_study, open_study, run_study,
 )
 from greenknobs.search.study._trial import run_trial
 from greenknobs.search.study._workers import (

@@ -39,8 +39,9 @@ def confirm_study_name(study_name: str) -> str:
     return study_name + rec.CONFIRM_SUFFIX
 
 
-def confirm_study(study: optuna.Study, create: bool = True) -> optuna.Study | None:
-    """The twin study holding `study`'s test-split runs (None when it does not exist and `create` is False)."""
+def confirm_study(study: optuna.Study, create: bool = True, notes: Any = None) -> optuna.Study | None:
+    """The twin study holding `study`'s test-split runs (None when it does not exist and `create` is False);
+    `notes` (a NoteWriter) writes the twin's note when it is created."""
     name = confirm_study_name(study.study_name)
     sampler = optuna.samplers.RandomSampler(seed=0)  # every parameter is fixed by the queue: nothing is sampled
     try:
@@ -53,11 +54,8 @@ def confirm_study(study: optuna.Study, create: bool = True) -> optuna.Study | No
                                    sampler=sampler)
     except optuna.exceptions.DuplicatedStudyError:
         return optuna.load_study(study_name=name, storage=rec.storage_of(study), sampler=sampler)
-    from optuna_dashboard import save_note
-
-    save_note(twin, f"## Confirmation runs of study `{study.study_name}`\n\nEvery Pareto candidate and the baseline, "
-                    "re-run on the held-out **test** split at the same fresh training seeds. Each trial's note names "
-                    "the search trial it confirms. The paired verdicts are in the search study's note.")
+    if notes is not None:
+        notes.confirmation_study(twin, study.study_name)
     return twin
 
 
@@ -95,8 +93,6 @@ def queue_missing(twin: optuna.Study, targets: list[FrozenTrial], seeds: list[in
 
 def run_queued(ctx: Any, twin: optuna.Study, on_run: Callable[[FrozenTrial], None] | None = None) -> int:
     """Claim and run every queued confirmation run of `twin` on the test split; returns how many ran."""
-    from optuna_dashboard import save_note
-
     pipeline = ctx.pipeline.for_split("test")
     ran = 0
     for waiting in twin.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
@@ -132,14 +128,7 @@ def run_queued(ctx: Any, twin: optuna.Study, on_run: Callable[[FrozenTrial], Non
                 trial.set_user_attr(key, getattr(result, key))
             trial.set_user_attr("energy_j_spent", result.spent_j)
             trial.set_user_attr(rec.TRAINING_RUNS, int(result.trained))
-            save_note(trial, f"## Confirmation of trial {of}, seed {seed}\n\n**Role:** confirmation: trial {of}'s "
-                             f"configuration re-run on the held-out **test** split at seed {seed}, paired with the "
-                             f"baseline's run at the same seed.\n\n{result.energy_j:,.1f} J ({result.energy_source}), "
-                             f"{result.f1_kind} F1 {result.f1:.4f} (test)"
-                             + (f"\n\n**Trained model reused** from {result.reused_training}: its model and training "
-                                f"joules are that run's as recorded; inference measured here."
-                                if result.reused_training else "")
-                             + (f"\n\n**Degenerate:** {result.degenerate_reason}" if result.degenerate else ""))
+            ctx.notes.confirmation_run(trial, of, seed, result)
             twin.tell(trial, (result.energy_j, result.f1))
         ran += 1
         if on_run:
@@ -209,7 +198,7 @@ def confirm_pareto(ctx: Any, repeats: int | None = None,
                               "`greenknobs run --n-trials N`, or relax min_f1_retention")
     k_first, k_last, k_max = plan(ctx, repeats)
     seeds = confirm_seeds(ctx, repeats)
-    twin = confirm_study(study)
+    twin = confirm_study(study, notes=ctx.notes)
     _lost.recover_lost_trials(twin)  # a confirmation killed earlier left RUNNING runs: fail them, so their seeds run again
     by_number = {t.number: t for t in [base, *candidates]}
 

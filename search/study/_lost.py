@@ -9,7 +9,7 @@ Who declares a trial lost, and how each declaration happens exactly once:
 - on RDB storages, Optuna's heartbeat check (`fail_stale_trials`), for workers on any host, which calls
   `retry_lost` as the storage's stale-trial callback.
 
-A retry takes over the budget slot of the trial it repeats (see `_study.finished_count`)."""
+A retry takes over the budget slot of the trial it repeats (see `_budget.finished_count`)."""
 
 from __future__ import annotations
 

@@ -107,7 +107,8 @@ def _run_workers(spec: StudySpec, url: str, workers: int, *, n_trials: int | Non
     process creates the study first and confirms at the end when every worker finished."""
     from greenknobs.objectives.energy import make_meter
     from greenknobs.search.study._lost import recover_lost_trials
-    from greenknobs.search.study._study import ensure_baseline, finished_count, open_study
+    from greenknobs.search.study._budget import finished_count
+    from greenknobs.search.study._study import ensure_baseline, open_study
     from greenknobs.search.study._workers import plan, run_workers, sigterm_interrupts, worker_command
 
     meter = make_meter(spec.energy, watts_per_core=spec.watts_per_core)

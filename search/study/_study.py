@@ -3,41 +3,29 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any
 
 import optuna
 from optuna.exceptions import DuplicatedStudyError
 from optuna.trial import TrialState
 
 from greenknobs._errors import GreenknobsError
-from greenknobs.objectives import Pipeline, RunAborted, RunInterrupted, TrialFailed, TrialResult, f1_kind
-from greenknobs.search.study import _lost, _workers
+from greenknobs.objectives import Pipeline, RunAborted, TrialFailed, f1_kind
+from greenknobs.search.study import _budget, _lost, _workers
 from greenknobs.search import records as rec
 from greenknobs.search.records import METER_ATTR, SPEC_ATTR
 from greenknobs.search.samplers import PLAN_ATTR, make_sampler
 from greenknobs.search.study._notes import NoteWriter
 from greenknobs.search.study._spec import StudySpec
 from greenknobs.search.study._storage import open_storage
-from greenknobs.search.study._load import ForeignLoad
+from greenknobs.search.study._runs import TrialRuns
 from greenknobs.search.study._workers import prepare_worker
 
-# Errors that fail one configuration's trial, not the study: greenknobs' verdict on a run (TrialFailed), a refused
-# setting (GreenknobsError), and what a library raises for a configuration it cannot run.
-FAILS_THE_TRIAL = (TrialFailed, GreenknobsError, RuntimeError, ValueError, TypeError, AssertionError, MemoryError,
-                   ImportError, OSError)
-
-FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
-# Trials that serve kept models take no training run of the budget; a strategy that proposed nothing else would
-# never fill it, so a study also stops at this many trials per training run of its budget.
-MAX_TRIALS = 4
-SURPLUS = "surplus"  # role of a trial started after the budget was full (two workers racing): PRUNED, not counted
 
 
 def load_study(study_name: str, storage_url: str) -> optuna.Study:
@@ -190,66 +178,26 @@ def ensure_baseline(ctx: StudyContext) -> None:
     ctx.study.enqueue_trial(ctx.space.params_of(ctx.space.baseline()), user_attrs={rec.ROLE: "baseline"})
 
 
-def _budgeted(trials: list[optuna.trial.FrozenTrial]) -> list[optuna.trial.FrozenTrial]:
-    """The trials a budget counts: not surplus starts, not lost trials that were queued again (their retry takes over
-    the slot, so a Ctrl-C or a killed worker does not eat the budget). Confirmation runs live in another study."""
-    retried = _lost.retried_numbers(trials)
-    return [t for t in trials if rec.role_of(t) != SURPLUS and t.number not in retried]
-
-
-def finished_count(study: optuna.Study) -> int:
-    """Training runs the finished trials made (the budget's unit): the baseline's k seeds, re-measurements too."""
-    return sum(rec.budget_runs(t) for t in _budgeted(study.get_trials(deepcopy=False)) if t.state in FINISHED)
-
-
-def _claimed(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """Budgeted trials finished or running, in the order workers claimed them."""
-    trials = [t for t in _budgeted(study.get_trials(deepcopy=False))
-              if t.state in FINISHED or t.state == TrialState.RUNNING]
-    return sorted(trials, key=lambda t: (t.datetime_start or datetime.min, t.number))
-
-
-def runs_claimed(study: optuna.Study, baseline_runs: int, exclude: int | None = None) -> int:
-    """Runs of the budget taken by finished and running trials (a running baseline counts its planned k)."""
-    return sum(rec.budget_runs(t, baseline_runs) for t in _claimed(study) if t.number != exclude)
-
-
-class _StopAtBudget:
-    """After each trial: stop this worker once finished + running runs (every worker's) fill the budget.
-
-    Like optuna's MaxTrialsCallback, but counting training runs, and trials still running elsewhere, so N workers do
-    not start N - 1 trials too many at the end; first it fails trials of dead workers, whose retries still need a
-    slot."""
-
-    def __init__(self, budget: int, baseline_runs: int) -> None:
-        self.budget = budget
-        self.baseline_runs = baseline_runs
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        _lost.recover_lost_trials(study)
-        if runs_claimed(study, self.baseline_runs) >= self.budget or len(_claimed(study)) >= MAX_TRIALS * self.budget:
-            study.stop()
 
 
 class Objective:
     """One trial: suggest a configuration, run it at its seeds, judge it against the noise floor, store it.
 
     The baseline runs at the study's k seeds: its spread is the noise floor. Any other trial runs at the study's seed
-    (paired with the baseline's first run); when its F1 lies within noise of the floor it runs again at the
-    baseline's other seeds, within the budget, before its verdict (records/_noise.py). The values Optuna is told are
-    the means over the runs.
+    (paired with the baseline's first run), and at every other floor seed whose trained model the study keeps (it
+    serves it at inference cost); when its verdict lies within noise it runs again at the baseline's other seeds,
+    within the budget, before its verdict (records/_noise.py). The values Optuna is told are the means over the runs.
 
-    A configuration that cannot train (NaN or diverging loss, out of memory, a library error) fails its trial with
-    the reason and the joules it burned, and the study goes on. Ctrl-C or SIGTERM fails the running trial as
-    "interrupted", queues its configuration again, and stops the worker. With `budget`, a trial that another
-    worker's start pushed past the budget is pruned as surplus before it runs anything."""
+    Its parts: the runs and how a trial ends when one cannot finish (study/_runs.py: failed, stopped early,
+    interrupted), the budget (study/_budget.py: surplus starts, seeds left), duplicates (study/_duplicates.py), and
+    the notes its caller's writer words (study/_notes.py). With `budget`, a trial that another worker's start pushed
+    past the budget is pruned as surplus before it runs anything."""
 
     def __init__(self, ctx: StudyContext, on_trial: Callable[[optuna.Trial, str], None] | None = None,
                  budget: int | None = None) -> None:
         self.ctx = ctx
         self.on_trial = on_trial
         self.budget = budget
-        self.loads: dict[tuple[int, int], float | None] = {}  # (run index, seed) -> other processes' CPU share
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
         role = trial.user_attrs.get(rec.ROLE) or "search"
@@ -260,18 +208,21 @@ class Objective:
         worker = _workers.worker_of(self.ctx)
         trial.set_user_attr(_workers.WORKER_ATTR, worker.identity)
         trial.set_user_attr(_workers.SAMPLER_SEED, worker.seed)
-        if self.budget is not None and role != "baseline" and self._over_budget(trial):
-            trial.set_user_attr(rec.ROLE, SURPLUS)
+        if (self.budget is not None and role != "baseline"
+                and _budget.over_budget(self.ctx.study, trial.number, self.budget, self.ctx.spec.baseline_repeats)):
+            trial.set_user_attr(rec.ROLE, _budget.SURPLUS)
             raise optuna.TrialPruned(f"the budget of {self.budget} runs was filled by other workers first")
         if self.on_trial:
             self.on_trial(trial, role)
+        runs = TrialRuns(self.ctx, trial)
         try:
-            return self._run(trial, role)
+            return self._run(runs, role)
         except KeyboardInterrupt as err:
-            self._interrupted(trial, err)
+            runs._interrupted(trial, err)
             raise
 
-    def _run(self, trial: optuna.Trial, role: str) -> tuple[float, float]:
+    def _run(self, runs: TrialRuns, role: str) -> tuple[float, float]:
+        trial = runs.trial
         role = self._unique_or_repeat(trial, role)
         ctx = self.ctx
         try:
@@ -280,41 +231,36 @@ class Objective:
             trial.set_user_attr(rec.FAIL_REASON, f"refused before training: {err}")
             raise TrialFailed(f"refused before training: {err}") from None
         trial.set_user_attr(rec.CONFIG, config)
-        results: list[TrialResult] = []
         if role == "baseline":
             for seed in ctx.spec.baseline_seeds:
-                results.append(self._measure(trial, config, seed, results, len(ctx.spec.baseline_seeds)))
-            floor, verdict = rec.floor_of(map(rec.measure_of, results), ctx.spec.min_f1_retention), None
+                runs.add(config, seed, len(ctx.spec.baseline_seeds))
+            floor, verdict = rec.floor_of(map(rec.measure_of, runs.results), ctx.spec.min_f1_retention), None
         else:
-            first_seed = int(trial.user_attrs.get(rec.SEED, ctx.spec.seed))
             try:
-                results.append(self._measure(trial, config, first_seed, results, 1, stoppable=role == "search"))
+                runs.add(config, int(trial.user_attrs.get(rec.SEED, ctx.spec.seed)), 1, stoppable=role == "search")
             except RunAborted as stopped:
                 if not isinstance(stopped.cause, rec.StopRun):
                     raise
-                self._stopped(trial, stopped.cause, stopped)
+                runs._stopped(trial, stopped.cause, stopped)
             try:
                 floor = _wait_for_noise_floor(ctx.study, ctx.spec.min_f1_retention,
                                               run_waiting_baseline=self._run_waiting_baseline)
             except TrialFailed as err:  # trained and measured, but nothing to compare it with
-                self._failed(trial, err.reason, self._spent(results))
+                runs._failed(trial, err.reason, runs._spent(runs.results))
                 raise
-            for seed in floor.seeds if role == "search" else ():  # paired for free: a kept model serves at inference cost
-                if seed not in {r.seed for r in results} and ctx.pipeline.has_trained(config, seed, ctx.spec.reuse_scope):
-                    results.append(self._measure(trial, config, seed, results, len(floor.seeds)))
-            verdict = self._judge(floor, config, results, trial, role)
+            if role == "search":
+                runs.serve_kept(config, list(floor.seeds))
+            verdict = self._judge(floor, config, runs, role)
             while verdict.needs_more_seeds:
-                seed = next(s for s in floor.seeds if s not in {r.seed for r in results})
-                results.append(self._measure(trial, config, seed, results, verdict.runs + 1))
-                verdict = self._judge(floor, config, results, trial, role)
-        values = rec.store_result(trial, results, floor, verdict,
-                                  [self.loads.get((i, r.seed)) for i, r in enumerate(results)])
+                runs.add(config, next(s for s in floor.seeds if s not in runs.seeds()), verdict.runs + 1)
+                verdict = self._judge(floor, config, runs, role)
+        values = rec.store_result(trial, runs.results, floor, verdict, runs.loads)
         plan = rec.fresh(ctx.study, trial).system_attrs.get(PLAN_ATTR, {})
         stage = plan.get("stage") if role == "search" else None
-        ctx.notes.trial(trial, stage or role, results, ctx.space.differences(config), floor, verdict)
+        ctx.notes.trial(trial, stage or role, runs.results, ctx.space.differences(config), floor, verdict)
         return values
 
-    # -- issue 17: a sampler seed per worker, no configuration trained twice by accident ---------------------------
+    # -- a sampler seed per worker, no configuration trained twice by accident ---------------------------------------
     _asked_again = 0  # proposals of measured configurations this worker sent back to its sampler, in a row
 
     def _unique_or_repeat(self, trial: optuna.Trial, role: str) -> str:
@@ -330,137 +276,19 @@ class Objective:
             role = _duplicates.claim(self.ctx, trial, may_ask_again=self._asked_again < _duplicates.ASK_AGAIN)
         except _duplicates.AskAgain as err:
             self._asked_again += 1
-            # The dashboard shows a FAIL trial's note: say why this one ended before it trained.
-            _save_note(trial, f"## Trial {trial.number} — FAILED (duplicate)\n\n{err.reason}.\n")
+            self.ctx.notes.duplicate(trial, err.reason)
             raise
         self._asked_again = 0
         return role
 
-    def _measure(self, trial: optuna.Trial, config: dict[str, Any], seed: int, done: list[TrialResult],
-                 of: int, stoppable: bool = False) -> TrialResult:
-        """One run at `seed`; a failure fails the trial with every joule its runs burned. With early stopping on,
-        the run reports as it trains (its curve is evidence for later runs); `stoppable` lets the rules stop it."""
-        if of > 1:
-            self.ctx.pipeline._emit("run", run=len(done) + 1, runs=of, seed=seed)
-        mode = self.ctx.spec.early_stop
-        monitor = None if mode == "off" else self._monitor(mode if stoppable else "monitor")
-        try:
-            with ForeignLoad() as load:
-                result = self.ctx.pipeline.run(config, seed=seed, monitor=monitor, reuse=self.ctx.spec.reuse_scope,
-                                               label=f"trial {trial.number} at seed {seed}")
-            self.loads[(len(done), seed)] = load.share
-            return result
-        except RunAborted as aborted:
-            if not isinstance(aborted.cause, FAILS_THE_TRIAL):
-                raise  # early stopping's StopRun (the caller records it), or a fault of greenknobs' own
-            self._fail(trial, aborted.cause, self._spent(done, aborted.phase_energy_j))
-        except FAILS_THE_TRIAL as err:
-            self._fail(trial, err, self._spent(done))
-        except KeyboardInterrupt as err:  # the trial's joules so far, its finished runs' included
-            cut = err if isinstance(err, RunInterrupted) else RunInterrupted(err, {}, [])
-            raise RunInterrupted(cut.cause, self._spent(done, cut.phase_energy_j), cut.curve) from cut.cause
-
-    def _fail(self, trial: optuna.Trial, err: BaseException, burned: dict[str, float]) -> NoReturn:
-        """A library error in one configuration fails that trial, not the study; Ctrl-C and SIGTERM still stop."""
-        if not isinstance(err, TrialFailed):
-            text = str(err).strip()
-            err = TrialFailed(f"{type(err).__name__}: {text.splitlines()[0][:300] if text else ''}")
-        self._failed(trial, err.reason, burned)
-        raise err from None
-
-    def _monitor(self, mode: str) -> Callable[[Any], None]:
-        """The callback a monitored run reports to: decide from what has completed so far (records/_early_stop.py)."""
-        study, spec = self.ctx.study, self.ctx.spec
-        reports: list[rec.Point] = []
-
-        def monitor(report: Any) -> None:
-            point = rec.Point.from_dict(report.to_dict())
-            reports.append(point)
-            if mode not in ("safe", "aggressive"):
-                return
-            floor = rec.noise_floor(study, spec.min_f1_retention)
-            if floor is None or floor.n < 2:
-                return  # nothing to judge against yet (the baseline still runs elsewhere)
-            trials = study.get_trials(deepcopy=False)
-            stop = rec.decide_stop(point, len(reports) == 1, rec.history_of(trials), floor, rec.feasible_of(trials), mode)
-            if stop is not None:
-                raise rec.StopRun(stop, point)
-
-        return monitor
-
-    def _stopped(self, trial: optuna.Trial, stopped: rec.StopRun, run: RunAborted) -> None:
-        """Early stopping: the trial ends PRUNED with its rule, curve and joules; infeasible, so samplers learn it."""
-        burned = run.phase_energy_j
-        trial.set_user_attr(rec.CURVE, run.curve)
-        trial.set_user_attr(rec.STOPPED, {**stopped.stop.to_dict(), "at": stopped.point.at,
-                                         "spent_j": sum(burned.values())})
-        trial.set_user_attr("energy_j_burned", sum(burned.values()))
-        trial.set_user_attr("energy_source", self.ctx.pipeline.meter.source)
-        from greenknobs.search.records import set_constraints
-
-        set_constraints(trial, {"degenerate": 1.0 if stopped.stop.rule == "degenerate-early" else 0.0,
-                                "f1_floor": 1.0 if stopped.stop.rule == "hopeless-f1" else 0.0,
-                                "saving_j": 1.0 if stopped.stop.rule == "dominated" else 0.0, "undecided": 1.0})
-        _save_note(trial, f"## Trial {trial.number} — stopped early\n\n**Role:** stopped early by the "
-                          f"`{stopped.stop.rule}` rule at {100 * stopped.point.at:.0f}% of its training.\n\n"
-                          f"{stopped.stop.reason}.\n\nEnergy spent before it stopped "
-                          f"({self.ctx.pipeline.meter.source}): {sum(burned.values()):,.1f} J, slice scoring included. "
-                          "It never enters the Pareto set.")
-        raise optuna.TrialPruned(f"stopped early ({stopped.stop.rule}): {stopped.stop.reason}")
-
-    @staticmethod
-    def _spent(results: list[TrialResult], partial: dict[str, float] | None = None) -> dict[str, float]:
-        """Joules per phase over the trial's finished runs, plus what a run cut short burned (`partial`)."""
-        out: dict[str, float] = {}
-        for phases in [r.phase_energy_j for r in results] + [partial or {}]:
-            for phase, joules in phases.items():
-                out[phase] = out.get(phase, 0.0) + joules
-        return out
-
-    def _judge(self, floor: rec.NoiseFloor, config: dict[str, Any], results: list[TrialResult],
-               trial: optuna.Trial, role: str) -> rec.Verdict:
+    def _judge(self, floor: rec.NoiseFloor, config: dict[str, Any], runs: TrialRuns, role: str) -> rec.Verdict:
         """The verdict on the runs so far: paired with the baseline's runs at the same seeds, with the noise pooled
         over the study (this trial's runs included), or the floor's prior until the study has enough of it."""
-        runs = [rec.measure_of(r) for r in results]
-        spread = rec.study_spread(self.ctx.study, config, runs)
-        return floor.judge(runs, self._max_runs(trial, floor, role), spread)
-
-    def _max_runs(self, trial: optuna.Trial, floor: rec.NoiseFloor, role: str) -> int:
-        """How many seeds this trial may be measured at: the baseline's, as far as the budget allows."""
-        if role != "search":
-            return 1
-        if self.budget is None:
-            return floor.n
-        left = self.budget - runs_claimed(self.ctx.study, self.ctx.spec.baseline_repeats, exclude=trial.number)
-        return max(1, min(floor.n, left))
-
-    def _failed(self, trial: optuna.Trial, reason: str, burned: dict[str, float]) -> None:
-        if rec.FAIL_REASON in rec.fresh(self.ctx.study, trial).user_attrs:
-            return  # recorded already, by the run that failed
-        trial.set_user_attr(rec.FAIL_REASON, reason)
-        trial.set_user_attr("energy_j_burned", sum(burned.values()))
-        _save_note(trial, f"## Trial {trial.number} — FAILED\n\n{reason}\n\nEnergy burned before it failed "
-                          f"({self.ctx.pipeline.meter.source}): {sum(burned.values()):,.1f} J")
-        _free_memory()
-
-    def _interrupted(self, trial: optuna.Trial, err: KeyboardInterrupt) -> None:
-        """Record why the trial ended and queue it again; Optuna then marks it FAIL and the worker stops."""
-        cause = err.cause if isinstance(err, RunInterrupted) else err
-        name = cause.signal_name if isinstance(cause, _workers.Interrupted) else "SIGINT"
-        reason = f"interrupted ({name}): the worker was stopped during the trial"
-        try:
-            self._failed(trial, reason, err.phase_energy_j if isinstance(err, RunInterrupted) else {})
-            _lost.retry_lost(self.ctx.study, rec.fresh(self.ctx.study, trial))
-        except KeyboardInterrupt:
-            pass  # a second Ctrl-C: stop now; the next start fails the trial as lost and queues it then
-
-    def _over_budget(self, trial: optuna.Trial) -> bool:
-        used = 0
-        for t in _claimed(self.ctx.study):
-            if t.number == trial.number:
-                return used >= self.budget
-            used += rec.budget_runs(t, self.ctx.spec.baseline_repeats)
-        return False
+        measured = [rec.measure_of(r) for r in runs.results]
+        spread = rec.study_spread(self.ctx.study, config, measured)
+        max_runs = 1 if role != "search" else _budget.seeds_left(
+            self.ctx.study, runs.trial.number, self.budget, self.ctx.spec.baseline_repeats, floor.n)
+        return floor.judge(measured, max_runs, spread)
 
     def _run_waiting_baseline(self) -> bool:
         """The baseline was lost and queued again while this worker waited for it: claim it and run it here, since
@@ -486,18 +314,6 @@ class Objective:
         return False
 
 
-def _free_memory() -> None:
-    """A failed trial (out of memory above all) leaves tensors behind; the next trial needs that memory."""
-    gc.collect()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except Exception:  # freeing is best effort: the next trial reports its own error if memory is still short
-        pass
-
-
 def _wait_for_noise_floor(study: optuna.Study, min_retention: float, timeout_s: float = 6 * 3600,
                           run_waiting_baseline: Callable[[], bool] | None = None) -> rec.NoiseFloor:
     """Another worker is still running the baseline: every verdict is relative to its noise floor, so wait for it.
@@ -517,12 +333,6 @@ def _wait_for_noise_floor(study: optuna.Study, min_retention: float, timeout_s: 
     raise TrialFailed("timed out waiting for the baseline trial")
 
 
-def _save_note(trial: optuna.Trial, body: str) -> None:
-    from optuna_dashboard import save_note
-
-    save_note(trial, body)
-
-
 def run_study(ctx: StudyContext, *, n_trials: int | None = None, timeout_s: float | None = None,
               show_progress: bool = True, label: str = "", max_trials: int | None = None) -> dict[str, Any]:
     """Run until the study holds `n_trials` finished trials (counted over every run and worker) or time is up.
@@ -539,19 +349,16 @@ def run_study(ctx: StudyContext, *, n_trials: int | None = None, timeout_s: floa
     if display:
         ctx.pipeline.progress = display.phase
     k = ctx.spec.baseline_repeats
-    if runs_claimed(ctx.study, k) < budget:
+    if _budget.runs_claimed(ctx.study, k) < budget:
         # n_trials=None: the budget callback stops the loop, counting every worker's runs, retries included.
         ctx.study.optimize(
             Objective(ctx, on_trial=display.trial_started if display else None, budget=budget),
             n_trials=max_trials, timeout=timeout_s, catch=(TrialFailed,),
-            callbacks=[_StopAtBudget(budget, k)] + ([display.trial_finished] if display else []),
+            callbacks=[_budget.StopAtBudget(budget, k)] + ([display.trial_finished] if display else []),
         )
-    return {"finished": finished_count(ctx.study), "budget": budget}
+    return {"finished": _budget.finished_count(ctx.study), "budget": budget}
 
 
-def still_running(study: optuna.Study) -> int:
-    """Budgeted trials other workers are still running (this worker stopped: the budget is claimed)."""
-    return sum(1 for t in _claimed(study) if t.state == TrialState.RUNNING)
 
 
 class StudyProgress:
@@ -565,7 +372,7 @@ class StudyProgress:
         self.prefix = prefix
         self.trial = None
         self.started = time.perf_counter()
-        self.done_at_start = finished_count(ctx.study)  # a resumed study's earlier runs do not set the pace
+        self.done_at_start = _budget.finished_count(ctx.study)  # a resumed study's earlier runs do not set the pace
 
     def _print(self, text: str) -> None:
         print(self.prefix + text, file=self.stream, flush=True)
@@ -574,7 +381,7 @@ class StudyProgress:
         """Runs done of those planned · time left, estimated from the mean time per run since this process started
         (every worker's runs count, so it is the study's pace) · joules every trial spent so far, labelled as the
         study's meter measures them."""
-        done = finished_count(study)
+        done = _budget.finished_count(study)
         left, ran = max(self.budget - done, 0), done - self.done_at_start
         if not left:
             eta = "no runs left"
@@ -585,7 +392,7 @@ class StudyProgress:
             eta = "time left: estimated after the first run"
         spent = sum(rec.spent_j(t) for t in study.get_trials(deepcopy=False))
         meter = self.ctx.pipeline.meter.source.split("-")[0]  # measured-gpu, measured-cpu: measured
-        measured = sum(rec.measured_runs(t) for t in _budgeted(study.get_trials(deepcopy=False)))
+        measured = sum(rec.measured_runs(t) for t in _budget.budgeted(study.get_trials(deepcopy=False)))
         served = f" ({measured} configuration runs measured)" if measured != done else ""
         return f"[{done}/{self.budget} training runs{served} · {eta} · {spent:,.0f} J spent so far ({meter})]"
 

@@ -10,6 +10,7 @@ from optuna_dashboard._note import get_note_from_system_attrs
 
 from greenknobs.objectives import _build, _infer, _train
 from greenknobs.search import records as rec
+from greenknobs.search.analysis import Notes
 from greenknobs.search.study import load_spec, finished_count, open_study, run_study
 from tests.search._durable import states, write_study
 
@@ -55,7 +56,7 @@ def test_nan_loss_out_of_memory_and_library_errors_each_fail_one_trial(tmp_path,
 
     spec = load_spec(write_study(tmp_path, "failures", n_trials=7))  # runs: the baseline's 3 seeds + 4 trials
     spec.reuse_training = False  # every trial trains, so each fault lands in the trial it is meant for
-    ctx = open_study(spec, pipeline=tiny_pipeline)
+    ctx = open_study(spec, pipeline=tiny_pipeline, notes=Notes())  # the FAILED notes are read below
     outcome = run_study(ctx, show_progress=False)
 
     study = ctx.study

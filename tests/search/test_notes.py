@@ -23,6 +23,12 @@ class Recording(NoteWriter):
     def candidates(self, study, stats=None) -> None:
         self.calls.append(("candidates", sorted(stats or {})))
 
+    def confirmation_study(self, twin, study_name) -> None:
+        self.calls.append(("confirmation study", study_name))
+
+    def confirmation_run(self, trial, of, seed, result) -> None:
+        self.calls.append(("confirmation run", of, seed))
+
 
 def _measured(study) -> list:
     return [t for t in study.get_trials(deepcopy=False) if t.values is not None]
@@ -37,6 +43,19 @@ def test_the_engine_calls_the_writer_it_is_handed(tmp_path):
     assert [c[1] for c in trials] == [t.number for t in _measured(ctx.study)]
     assert trials[0][2:] == ("baseline", {}, True) and trials[1][2:] == ("search", {"max_length": 32}, False)
     assert writer.calls[-1] == ("candidates", sorted(stats)) and stats
+    assert ("confirmation study", ctx.study.study_name) in writer.calls
+    runs = [c for c in writer.calls if c[0] == "confirmation run"]
+    assert runs and {c[1] for c in runs} == {trials[0][1], *stats}  # the baseline and every candidate, per seed
+
+
+def test_only_the_analysis_room_writes_notes():
+    """Every note's words are the analysis room's: nothing else in the package calls optuna-dashboard's save_note."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    writers = sorted(str(p.relative_to(root)) for folder in ("search", "objectives", "spaces")
+                     for p in (root / folder).rglob("*.py") if "save_note(" in p.read_text(encoding="utf-8"))
+    assert writers == ["search/analysis/_notes.py"], writers
 
 
 def test_the_analysis_notes_are_what_the_dashboard_shows(tmp_path):

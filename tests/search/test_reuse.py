@@ -12,7 +12,7 @@ import pytest
 from optuna.trial import TrialState
 
 from greenknobs.search import records as rec
-from tests.search._simulated import Task, level, open_simulated, run_simulated
+from tests.search._simulated import Task, level, run_simulated
 
 SERVE = level(infer_batch_size=64)  # inference only: serves the baseline's kept models
 TRAIN = level(max_length=64)  # acts before inference: trains
