@@ -87,11 +87,12 @@ class Entry:
 
 
 def entries_of(study: optuna.Study) -> list[Entry]:
-    """The Pareto candidates, cheapest first, each with its stored confirmation (if it is still current)."""
+    """The candidates (the Pareto set and its serving siblings, `records.candidate_trials`), cheapest first, each with
+    its stored confirmation (if it is still current)."""
     stats = confirmed(study)
     base_cfg = baseline_config(study)
     return [Entry(t, knob_differences(t.user_attrs.get(rec.CONFIG, {}), base_cfg), stats.get(t.number))
-            for t in rec.pareto_trials(study)]
+            for t in rec.candidate_trials(study)]
 
 
 def pick(entries: list[Entry], min_f1_retention: float | None = None, max_energy_j: float | None = None,

@@ -143,7 +143,7 @@ def write_notes(study: optuna.Study, stats: dict[int, rec.Paired] | None = None)
 
     stats = confirmed(study) if stats is None else stats
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
-    for t in rec.pareto_trials(study):
+    for t in rec.candidate_trials(study):
         trial = rec.as_trial(study, trials[t.number])
         p = stats.get(t.number)
         role = "candidate" if p is None else "recommended" if p.recommended else "not recommended"

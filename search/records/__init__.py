@@ -25,7 +25,7 @@ from greenknobs.search.records._optuna import (
 )
 from greenknobs.search.records._records import (
     CONFIG, CONFIRM_SUFFIX, DUPLICATE, FAIL_REASON, METER_ATTR, RESULT, ROLE, RUNS, SEED, SPEC_ATTR, TRAINING_RUNS,
-    VERDICT, baseline_config, baseline_trial, budget_runs, completed, energy_label, energy_sources, energy_word,
+    VERDICT, baseline_config, baseline_trial, budget_runs, candidate_trials, completed, energy_label, energy_sources, energy_word,
     is_estimated, is_feasible, knob_differences, measure_of, measured_runs, min_f1_retention, noise_floor,
     pareto_trials, result_of, role_of, runs_of, set_study_record, spent_j, store_result, study_record, study_records,
     study_spread,
@@ -38,7 +38,7 @@ __all__ = [
     "FAIL_REASON", "Group", "Interval", "LOAD_FLAG", "Level", "METER_ATTR", "MIN_POOLED_DOF", "NoiseFloor", "Paired", "Point",
     "RESULT", "RE_MEASURE_RUNS", "ROLE", "RUNS", "Reference", "RunMeasure", "SCREEN_ALPHA", "SEED",
     "SPEC_ATTR", "STOPPED", "Spread", "StopRun", "VERDICT", "Verdict", "alpha_spent", "baseline_config",
-    "baseline_trial", "budget_runs", "cells_of", "completed", "constraint_values", "curve_of", "decide_stop",
+    "baseline_trial", "budget_runs", "candidate_trials", "cells_of", "completed", "constraint_values", "curve_of", "decide_stop",
     "decide_verdicts", "effects_of", "energy_label", "energy_sources", "energy_word", "feasible_of", "floor_of",
     "history_of", "holm", "interval_text", "is_estimated", "is_feasible", "knob_differences", "level_key",
     "look_alphas", "measure_of", "measured_runs", "metric_names", "min_f1_retention", "noise_floor", "paired",

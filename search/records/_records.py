@@ -6,6 +6,7 @@ within noise of the floor. The values Optuna sees are the means over the runs; e
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Sequence
 from typing import Any
@@ -140,8 +141,6 @@ def study_spread(study: optuna.Study, config: dict[str, Any] | None = None,
     `runs`: a trial still running (the one being judged) joins with what it has measured so far, and gets the pool
     of its kind: of pairs that share a training when every one of its runs shares the baseline's, else of pairs
     trained apart (`pooled_spreads`). Without `runs`: the pool of pairs trained apart."""
-    import json
-
     def key(cfg: dict[str, Any]) -> str:
         return json.dumps(cfg, sort_keys=True, default=str)
 
@@ -207,6 +206,30 @@ def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
     front = [t for t in candidates
              if not any(better_or_equal(o, t) and o.values != t.values for o in candidates)]
     return sorted(front, key=lambda t: (t.values[0], t.number))
+
+
+def candidate_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """What confirmation tests: the Pareto set, and every feasible search trial that differs from one of its members
+    only in how it serves (its inference knobs), cheapest first. Such a sibling shares its member's training at every
+    confirmation seed, so it costs only its inference there; and the validation split cannot tell two such
+    configurations apart reliably (a variant that looked a little cheaper and better there dominates its sibling
+    out of the Pareto set, and may keep less of the F1 on the test split)."""
+    from greenknobs.objectives import inference_knobs
+
+    serving = inference_knobs()
+
+    def family(t: FrozenTrial) -> str:
+        return json.dumps({k: v for k, v in t.user_attrs.get(CONFIG, {}).items() if k not in serving},
+                          sort_keys=True, default=str)
+
+    front = pareto_trials(study)
+    families = {family(t) for t in front}
+    chosen = {t.number for t in front}
+    base_cfg = baseline_config(study)
+    siblings = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if t.number not in chosen and role_of(t) == "search" and is_feasible(t) and t.values is not None
+                and not is_baseline_config(t, base_cfg) and family(t) in families]
+    return sorted(front + siblings, key=lambda t: (t.values[0], t.number))
 
 
 # -- the study as a whole ------------------------------------------------------------------------------------

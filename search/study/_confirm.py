@@ -1,10 +1,11 @@
 """Paired confirmation on held-out data: the verdict a recommendation rests on.
 
-The search selects on the validation split; confirmation re-runs every Pareto candidate *and the baseline* on the
-**test** split at the same K fresh training seeds (`StudySpec.confirm_seeds`: disjoint from the search's, since a
-candidate was selected on its search seed). Per seed, saving = 1 − J_candidate / J_baseline and retention =
-F1_candidate / F1_baseline; a candidate is **recommended** when the 95% interval of its mean retention lies above
-the floor and that of its mean saving above 0 (records/_noise.py, `paired`).
+The search selects on the validation split; confirmation re-runs every candidate (the Pareto set and its serving
+siblings, `records.candidate_trials`) *and the baseline* on the **test** split at the same fresh training seeds
+(`StudySpec.confirm_seeds`: disjoint from the search's, since a candidate was selected on its search seed), seed-major
+and interleaved. A candidate is **recommended** when both one-sided paired tests pass (F1 kept above the floor,
+energy saved above 0), with the noise pooled over the confirmation and Holm's correction across the candidates
+(records/_noise.py, `decide`).
 
 The runs live in a twin study, `<name>:confirm`, in the same storage: the search study's samplers never see a
 test-split result (the validation split selects, the test split confirms, the two never swap roles), and the
@@ -138,7 +139,7 @@ def run_queued(ctx: Any, twin: optuna.Study, on_run: Callable[[FrozenTrial], Non
 
 def summarise(study: optuna.Study, twin: optuna.Study | None, seeds: list[int], looks: list[int] | None = None,
               k_max: int | None = None) -> dict[int, rec.Paired]:
-    """The verdicts of the current Pareto candidates, replayed over the looks made (records/_noise.py, `decide`);
+    """The verdicts of the current candidates (`records.candidate_trials`), replayed over the looks made (records/_noise.py, `decide`);
     stored in the study's records with the looks and the spending horizon."""
     base = rec.baseline_trial(study)
     if base is None:
@@ -148,7 +149,7 @@ def summarise(study: optuna.Study, twin: optuna.Study | None, seeds: list[int], 
     k_max = k_max or stored.get("k_max") or max(looks)
     runs = measures(twin)
     retention = rec.min_f1_retention(study) or 0.95
-    cands = {t.number: runs.get(t.number, {}) for t in rec.pareto_trials(study)}
+    cands = {t.number: runs.get(t.number, {}) for t in rec.candidate_trials(study)}
     out = rec.decide_verdicts(cands, runs.get(base.number, {}), retention, seeds, looks, k_max) if cands else {}
     rec.set_study_record(study, CONFIRMED_ATTR, {"trials": {str(k): v.to_dict() for k, v in out.items()},
                                                  "baseline": base.number, "seeds": list(seeds), "looks": looks,
@@ -180,7 +181,7 @@ def confirm_seeds(ctx: Any, repeats: int | None = None) -> list[int]:
 
 def confirm_pareto(ctx: Any, repeats: int | None = None,
                    on_run: Callable[[FrozenTrial], None] | None = None) -> dict[int, rec.Paired]:
-    """Confirm every Pareto candidate against the baseline on the test split, in stages (records/_noise.py,
+    """Confirm every candidate (`records.candidate_trials`) against the baseline on the test split, in stages (records/_noise.py,
     `sequential`): all of them at the study's confirm_repeats seeds, then the ones still open up to
     confirm_max_repeats (or `repeats` seeds in all), seed-major, the baseline first at even seeds and last at odd
     ones so that drift falls on both sides of each pair. Summarise, store, and rewrite the candidates' notes
@@ -191,7 +192,7 @@ def confirm_pareto(ctx: Any, repeats: int | None = None,
     base = rec.baseline_trial(study)
     if base is None:
         raise GreenknobsError(f"study '{study.study_name}' has no finished baseline: run `greenknobs run` first")
-    candidates = rec.pareto_trials(study)
+    candidates = rec.candidate_trials(study)
     if not candidates:
         raise GreenknobsError(f"study '{study.study_name}' has no Pareto candidate to confirm (no trial saved a "
                               "measurable amount of energy above the F1 floor): run more trials with "

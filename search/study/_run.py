@@ -87,7 +87,7 @@ def _confirm(out: Outcome, confirm: bool | None, on_run: Callable[[FrozenTrial],
         say("confirmation skipped: nothing is recommended until `greenknobs confirm` runs the candidates on the "
             "test split")
         return
-    candidates = rec.pareto_trials(ctx.study)
+    candidates = rec.candidate_trials(ctx.study)
     if not candidates:
         out.confirmation = "nothing to confirm"
         say("nothing to confirm: no trial saved a measurable amount of energy above the F1 floor")

@@ -153,3 +153,23 @@ def test_the_cascade_serves_each_trained_configuration_under_the_inference_level
         source = [s for s in trials if s.number < t.number and dict(task.changes(s.user_attrs[rec.CONFIG])) == trained]
         assert source and rec.budget_runs(source[0]) >= 1  # ... which an earlier trial trained
         assert rec.budget_runs(t) == 0 and all(r.reused for r in rec.runs_of(t))
+
+
+def test_a_serving_sibling_dominated_on_validation_is_still_confirmed(tmp_path):
+    """The variant looks a little cheaper and better on validation and dominates the configuration it serves out of
+    the Pareto set; both are confirmed (the sibling shares the training at every test seed), and both can be
+    recommended. Without the rule, only the variant would be tested."""
+    from greenknobs.search.analysis import export_pareto
+    from greenknobs.search.study import confirm_pareto
+
+    both = TRAIN | SERVE
+    task = Task(effects={TRAIN: (0.6, 0.0), both: (0.5, 0.02)})
+    ctx = run_simulated(tmp_path, task, n_trials=5, enqueue=[dict(TRAIN), dict(both)])
+    trials = by_changes(ctx, task)
+    assert [t.number for t in rec.pareto_trials(ctx.study)] == [trials[both].number]
+    assert {t.number for t in rec.candidate_trials(ctx.study)} == {trials[TRAIN].number, trials[both].number}
+    stats = confirm_pareto(ctx)
+    assert set(stats) == {trials[TRAIN].number, trials[both].number} and stats[trials[TRAIN].number].recommended
+    files, _ = export_pareto(ctx.study, tmp_path / "out")
+    assert {f.name for f in files} >= {f"trial-{n}.toml" for n in stats if stats[n].recommended}
+    assert {f"trial-{n}.toml" for n in stats} <= {f.name for f in files}
