@@ -209,9 +209,9 @@ def pareto_trials(study: optuna.Study) -> list[FrozenTrial]:
 
 
 def candidate_trials(study: optuna.Study) -> list[FrozenTrial]:
-    """What confirmation tests: the Pareto set, and every feasible search trial that differs from one of its members
-    only in how it serves (its inference knobs), cheapest first. Such a sibling shares its member's training at every
-    confirmation seed, so it costs only its inference there; and the validation split cannot tell two such
+    """What confirmation tests: the Pareto set, and, in a study that reuses trained models, every feasible search trial
+    that differs from one of its members only in how it serves (its inference knobs), cheapest first. Such a sibling
+    shares its member's training at every confirmation seed, so it costs only its inference there; and the validation split cannot tell two such
     configurations apart reliably (a variant that looked a little cheaper and better there dominates its sibling
     out of the Pareto set, and may keep less of the F1 on the test split)."""
     from greenknobs.objectives import inference_knobs
@@ -223,6 +223,8 @@ def candidate_trials(study: optuna.Study) -> list[FrozenTrial]:
                           sort_keys=True, default=str)
 
     front = pareto_trials(study)
+    if not study_record(study, SPEC_ATTR, {}).get("reuse_training", False):
+        return front  # trained apart, a sibling would cost a whole training per seed
     families = {family(t) for t in front}
     chosen = {t.number for t in front}
     base_cfg = baseline_config(study)

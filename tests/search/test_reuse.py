@@ -173,3 +173,10 @@ def test_a_serving_sibling_dominated_on_validation_is_still_confirmed(tmp_path):
     files, _ = export_pareto(ctx.study, tmp_path / "out")
     assert {f.name for f in files} >= {f"trial-{n}.toml" for n in stats if stats[n].recommended}
     assert {f"trial-{n}.toml" for n in stats} <= {f.name for f in files}
+
+
+def test_without_reuse_a_sibling_is_not_confirmed(tmp_path):
+    both = TRAIN | SERVE
+    task = Task(effects={TRAIN: (0.6, 0.0), both: (0.5, 0.02)})
+    ctx = run_simulated(tmp_path, task, n_trials=5, enqueue=[dict(TRAIN), dict(both)], reuse_training=False)
+    assert [t.number for t in rec.candidate_trials(ctx.study)] == [t.number for t in rec.pareto_trials(ctx.study)]
