@@ -25,7 +25,7 @@ def test_confirm_runs_candidates_and_baseline_at_paired_test_seeds_and_resumes(c
 
     storage = cascade.copy(tmp_path)
     before = load_study("cascade", storage)
-    front = [t.number for t in rec.pareto_trials(before)]
+    front = [t.number for t in rec.candidate_trials(before)]  # the Pareto set and its serving siblings
     counted = finished_count(before)
     code = main(["confirm", str(cascade.study_file), "--storage", storage])
     out, err = capsys.readouterr()
@@ -55,7 +55,7 @@ def test_confirm_runs_candidates_and_baseline_at_paired_test_seeds_and_resumes(c
         assert p.saving.mean == pytest.approx(1 - math.exp(sum(logs) / len(logs)))  # paired by seed, from the runs
         assert f"trial {n} (" in out
     # The search study is untouched: no trial added, the budget as it was, the front the same.
-    assert finished_count(study) == counted and [t.number for t in rec.pareto_trials(study)] == front
+    assert finished_count(study) == counted and [t.number for t in rec.candidate_trials(study)] == front
     searched = [rec.result_of(t) for t in study.get_trials(states=(TrialState.COMPLETE,))]
     assert searched and all(r.eval_split == "validation" for r in searched)
 
