@@ -203,8 +203,9 @@ def _measured(study: optuna.Study, e: Entry, floor: rec.NoiseFloor | None) -> di
     }
     if floor is not None:
         m["noise_floor"] = {k: v for k, v in floor.summary().items() if v is not None}
-    if e.reuse_text(study):
-        m["training_reused"] = e.reuse_text(study)
+    reuse = e.reuse_text(study)
+    if reuse:
+        m["training_reused"] = reuse
     p = e.paired
     if p is not None and p.n:
         m["confirmation"] = {
@@ -303,7 +304,7 @@ def index_markdown(study: optuna.Study, entries: list[Entry], floor: rec.NoiseFl
         lines += ["", "**Break-even** (runs of the recommended configuration, each in place of a baseline run, that "
                   "pay back everything the study spent):", ""]
         lines += [f"- {b.text(word)}" for b in break_even(study)]
-        reused = [(e, e.reuse_text(study)) for e in recommended if e.reuse_text(study)]
+        reused = [(e, text) for e in recommended if (text := e.reuse_text(study))]
         if reused:
             lines += ["", "**Trained models reused:**", ""] + [f"- trial {e.number}: {text}" for e, text in reused]
     else:
