@@ -8,10 +8,10 @@ from greenknobs.objectives._result import PIPELINE_PHASES, RunAborted, RunInterr
 from greenknobs.objectives._simulated import Response, SimulatedPipeline
 from greenknobs.objectives._tasks import BUILTIN_TASKS, DEFAULT_TASK, Task, get_task, task_from
 from greenknobs.objectives._train import TrialFailed, padding_per_epoch
-from greenknobs.objectives._trained import inference_knobs
+from greenknobs.objectives._trained import inference_knobs, training_config
 
 __all__ = [
     "BUILTIN_MODELS", "BUILTIN_TASKS", "CHANCE_Z", "DEFAULT_TASK", "DatasetSpec", "PIPELINE_PHASES", "Pipeline",
     "Response", "RunAborted", "RunInterrupted", "Scores", "SimulatedPipeline", "Task", "TextSplits", "TrialFailed", "TrialResult", "chance_levels",
-    "f1_kind", "get_task", "inference_knobs", "load_splits", "padding_per_epoch", "score", "task_from",
+    "f1_kind", "get_task", "inference_knobs", "load_splits", "padding_per_epoch", "score", "task_from", "training_config",
 ]

@@ -38,13 +38,18 @@ def inference_knobs() -> frozenset[str]:
     return frozenset(k.name for k in KNOBS if k.phase == "inference")
 
 
+def training_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a configuration that decides the trained model: every knob but the inference phase's, sorted."""
+    serving = inference_knobs()
+    return {k: v for k, v in sorted(config.items()) if k not in serving}
+
+
 def training_identity(scope: str, task: Any, fingerprint: str, config: Mapping[str, Any], seed: int) -> str:
     """A short digest of everything that decides the trained model; the eval split and inference knobs left out."""
-    serving = inference_knobs()
     table = {k: v for k, v in task.to_table().items() if k != "eval_split"}
     payload = {"scope": scope, "task": table, "name": task.name, "data": fingerprint,
                "lora_targets": task.lora_targets, "seed": int(seed),
-               "config": {k: v for k, v in sorted(config.items()) if k not in serving}}
+               "config": training_config(config)}
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

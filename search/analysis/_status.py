@@ -21,6 +21,7 @@ def study_status(study: optuna.Study) -> dict[str, Any]:
     floor = rec.noise_floor(study)
     stats = confirmed(study)
     sources = sorted({t.user_attrs["energy_source"] for t in trials if "energy_source" in t.user_attrs})
+    confirmation_j, confirmation_runs = _confirmation(study)
     return {
         "study": study.study_name,
         "trials": dict(states),
@@ -39,8 +40,8 @@ def study_status(study: optuna.Study) -> dict[str, Any]:
         "recommended": sorted(k for k, v in stats.items() if v.recommended),
         "energy_spent_j": sum(rec.spent_j(t) for t in trials),
         "break_even": [b.to_dict() for b in break_even(study)],
-        "confirmation_energy_j": _confirmation_spent(study),
-        "confirmation_runs": _confirmation_runs(study),
+        "confirmation_energy_j": confirmation_j,
+        "confirmation_runs": confirmation_runs,
         "energy_sources": sources,
         "baseline_degenerate": bool(base.user_attrs.get("degenerate")) if base else None,
     }
@@ -97,17 +98,16 @@ def _served(trial: optuna.trial.FrozenTrial) -> int:
     return sum(1 for r in trial.user_attrs.get(rec.RUNS, []) if r.get("reused")) if trial.state.is_finished() else 0
 
 
-def _confirmation_runs(study: optuna.Study) -> tuple[int, int]:
-    """(runs, training runs) of the confirmation: candidates that serve alike share a training at each seed."""
+def _confirmation(study: optuna.Study) -> tuple[float, tuple[int, int]]:
+    """The confirmation's joules spent and its (runs, training runs), from one read of its study: candidates that
+    serve alike share a training at each seed."""
     twin = confirm_study(study, create=False)
-    done = [t for t in twin.get_trials(deepcopy=False) if t.state.is_finished()] if twin is not None else []
-    return len(done), sum(int(t.user_attrs.get(rec.TRAINING_RUNS, 1)) for t in done)
+    trials = twin.get_trials(deepcopy=False) if twin is not None else []
+    done = [t for t in trials if t.state.is_finished()]
+    return (sum(rec.spent_j(t) for t in trials),
+            (len(done), sum(int(t.user_attrs.get(rec.TRAINING_RUNS, 1)) for t in done)))
 
 
 def _runs_text(runs: int, trained: int) -> str:
     return f" ({runs} runs, {trained} of them training)" if runs != trained else f" ({runs} runs)"
 
-
-def _confirmation_spent(study: optuna.Study) -> float:
-    twin = confirm_study(study, create=False)
-    return sum(rec.spent_j(t) for t in twin.get_trials(deepcopy=False)) if twin is not None else 0.0

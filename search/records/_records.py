@@ -214,13 +214,10 @@ def candidate_trials(study: optuna.Study) -> list[FrozenTrial]:
     shares its member's training at every confirmation seed, so it costs only its inference there; and the validation split cannot tell two such
     configurations apart reliably (a variant that looked a little cheaper and better there dominates its sibling
     out of the Pareto set, and may keep less of the F1 on the test split)."""
-    from greenknobs.objectives import inference_knobs
-
-    serving = inference_knobs()
+    from greenknobs.objectives import training_config
 
     def family(t: FrozenTrial) -> str:
-        return json.dumps({k: v for k, v in t.user_attrs.get(CONFIG, {}).items() if k not in serving},
-                          sort_keys=True, default=str)
+        return json.dumps(training_config(t.user_attrs.get(CONFIG, {})), sort_keys=True, default=str)
 
     front = pareto_trials(study)
     if not study_record(study, SPEC_ATTR, {}).get("reuse_training", False):
