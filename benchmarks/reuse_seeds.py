@@ -24,7 +24,7 @@ from optuna.trial import TrialState
 from benchmarks.default_seeds import _load, summarise
 from benchmarks.searchbench.core import hv_gained
 from greenknobs.search import records as rec
-from greenknobs.search.study import confirmed
+from greenknobs.search.study import CONFIRM_OF, CONFIRM_SEED, CONFIRMED_ATTR, confirm_study, confirmed, measures
 
 
 def measured(study: optuna.Study) -> dict[str, Any]:
@@ -44,10 +44,65 @@ def measured(study: optuna.Study) -> dict[str, Any]:
                                      1)}
 
 
+def replay(study: optuna.Study, rho: float = rec.SPENDING_RHO) -> dict[str, Any]:
+    """The study's confirmation replayed under the α-spending exponent `rho` (the shipped one by default) on the runs
+    it recorded: the first look at its first `confirm_repeats` seeds, the candidates still open (and the baseline)
+    on to the planned K_max, as `records.sequential` runs them. F1 on this task is the same at a seed whatever the run
+    (the fine-tune is deterministic on the CPU), so the verdicts are those the rule would have reached; the joules are
+    the recorded runs it would have made (a training a closed candidate made for an open sibling is counted whole,
+    its one inference pass included). Returns the trials recommended, the seeds used and the confirmation's joules in
+    baseline runs."""
+    twin = confirm_study(study, create=False)
+    stored = rec.study_record(study, CONFIRMED_ATTR, {})
+    base = rec.baseline_trial(study)
+    if twin is None or not stored.get("trials") or base is None:
+        return {"replay_recommended": [], "replay_seeds": 0, "replay_confirm_in_baseline_runs": 0.0}
+    seeds, k_max = list(stored["seeds"]), int(stored.get("k_max") or len(stored["seeds"]))
+    first = min(int(rec.study_record(study, rec.SPEC_ATTR, {}).get("confirm_repeats", 3)), k_max)
+    runs = measures(twin)
+    cands = {int(k): dict(runs.get(int(k), {})) for k in stored["trials"]}
+    upto = {c: {s: r for s, r in v.items() if s in seeds[:first]} for c, v in cands.items()}
+    base_runs = runs.get(base.number, {})
+    stats = rec.decide_verdicts(upto, base_runs, rec.min_f1_retention(study) or 0.95, seeds[:first], [first], k_max,
+                                rho=rho)
+    left = [c for c, p in stats.items() if p.decided in ("undecided", "inconclusive")]
+    used = first
+    if left and k_max > first:
+        for c in left:
+            upto[c] = {s: r for s, r in cands[c].items() if s in seeds[:k_max]}
+        stats = rec.decide_verdicts(upto, base_runs, rec.min_f1_retention(study) or 0.95, seeds[:k_max],
+                                    [first, k_max], k_max, rho=rho)
+        used = k_max
+    kept = {(c, s) for c, v in upto.items() for s in v} | {(base.number, s) for s in seeds[:used]}
+    spent, trained_by = 0.0, {}
+    for t in twin.get_trials(deepcopy=False):
+        if t.state.is_finished() and CONFIRM_OF in t.user_attrs:
+            key = (int(t.user_attrs[CONFIRM_OF]), int(t.user_attrs[CONFIRM_SEED]))
+            tid = t.user_attrs.get(rec.RESULT, {}).get("training_id", "")
+            if key in kept:
+                spent += rec.spent_j(t)
+            if not t.user_attrs.get(rec.RESULT, {}).get("reused_training"):
+                trained_by[(tid, key[1])] = (key, rec.spent_j(t))
+    for t in twin.get_trials(deepcopy=False):  # an open sibling whose training a closed candidate made: train it
+        if t.state.is_finished() and CONFIRM_OF in t.user_attrs and t.user_attrs.get(rec.RESULT, {}).get("reused_training"):
+            key = (int(t.user_attrs[CONFIRM_OF]), int(t.user_attrs[CONFIRM_SEED]))
+            owner = trained_by.get((t.user_attrs[rec.RESULT].get("training_id", ""), key[1]))
+            if key in kept and owner is not None and owner[0] not in kept:
+                spent += owner[1]
+                kept.add(owner[0])
+    unit = rec.noise_floor(study).energy_j[0]
+    return {"replay_recommended": sorted(c for c, p in stats.items() if p.recommended), "replay_seeds": used,
+            "replay_confirm_in_baseline_runs": round(spent / unit, 1)}
+
+
 def table(folder: Path) -> dict[int, dict[str, Any]]:
     rows = {r["study_seed"]: r for r in summarise(folder)}
     for seed, row in rows.items():
-        row.update(measured(_load(folder / f"seed{seed}" / "default.journal")))
+        study = _load(folder / f"seed{seed}" / "default.journal")
+        row.update(measured(study))
+        row.update(replay(study))
+        row["replay_total_in_baseline_runs"] = round(
+            row["search_j"] / row["baseline_run_j"] + row["replay_confirm_in_baseline_runs"], 1)
     return rows
 
 
@@ -61,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     sides = {"reuse": table(args.with_reuse), "no reuse": table(args.without_reuse)}
     keys = ("recommended", "best", "saving", "retention", "best_saving_pct", "hv_recommended", "training_runs",
             "configurations", "configuration_runs", "served_runs", "configurations_per_training_run",
-            "configuration_runs_per_training_run", "total_in_baseline_runs", "minutes", "foreign_load_mean")
+            "configuration_runs_per_training_run", "total_in_baseline_runs", "minutes", "foreign_load_mean",
+            "replay_recommended", "replay_seeds", "replay_confirm_in_baseline_runs",
+            "replay_total_in_baseline_runs")
     out = []
     for side, rows in sides.items():
         for seed, row in sorted(rows.items()):

@@ -12,6 +12,7 @@ the second column), seed sd 0.023, baseline test macro-F1 0.59, energy's own log
 study). The verdicts come from the library's own `decide` / `sequential`, not a copy.
 
     python -m benchmarks.verdict_power --studies 1000 --out benchmarks/results/verdict_power.csv
+    python -m benchmarks.verdict_power --studies 1000 --k-max 6 --rho 1 2 3 --out benchmarks/results/verdict_power_rho.csv
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class World:
 
 
 def simulate(truths: list[tuple[float, float]], own_sd: float, studies: int, k_first: int, k_max: int,
-             old_k: int, seed: int) -> dict[str, float]:
+             old_k: int, seed: int, rho: float = rec.SPENDING_RHO) -> dict[str, float]:
     """Recommendation rates of candidate 0 (and of any candidate) under both rules, and the seeds the new one used."""
     rng = random.Random(seed)
     new_rec, old_rec, any_false_new, any_false_old, used = 0, 0, 0, 0, []
@@ -91,7 +92,7 @@ def simulate(truths: list[tuple[float, float]], own_sd: float, studies: int, k_f
     for _ in range(studies):
         w = World(truths, own_sd, rng)
         seeds = list(range(100, 100 + max(k_max, old_k)))
-        stats, looks = rec.sequential(w.measure, w.runs, list(range(len(truths))), seeds, k_first, k_max, FLOOR)
+        stats, looks = rec.sequential(w.measure, w.runs, list(range(len(truths))), seeds, k_first, k_max, FLOOR, rho=rho)
         used.append(max(looks))
         new_rec += stats[0].recommended
         any_false_new += any(stats[c].recommended for c in bad)
@@ -131,23 +132,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--k-max", type=int, nargs="+", default=[3, 4, 6])
     ap.add_argument("--k-first", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rho", type=float, nargs="+", default=[rec.SPENDING_RHO],
+                    help="alpha-spending exponents to compare (default: the shipped one)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/verdict_power.csv"))
     args = ap.parse_args(argv)
     _fast_holm()
     rows = []
     started = time.perf_counter()
-    cells = [(s, sd, k) for s in SCENARIOS for sd in args.own_sd for k in args.k_max]
-    for i, ((name, truths), sd, k) in enumerate(cells):
-        res = simulate(truths, sd, args.studies, min(args.k_first, k), k, k, args.seed + i)
+    cells = [(s, sd, k, rho) for rho in args.rho for s in SCENARIOS for sd in args.own_sd for k in args.k_max]
+    for i, ((name, truths), sd, k, rho) in enumerate(cells):
+        # each (scenario, sd, K) cell keeps its own seed whatever the ρ, so the ρ compare on the same draws
+        res = simulate(truths, sd, args.studies, min(args.k_first, k), k, k, args.seed + i % (len(cells) // len(args.rho)),
+                       rho)
         ret_sd = math.sqrt(2) * sd / BASE_F1
-        row = {"scenario": name, "own_f1_sd": sd, "per_seed_retention_sd": round(ret_sd, 4), "k": k,
+        row = {"scenario": name, "own_f1_sd": sd, "per_seed_retention_sd": round(ret_sd, 4), "k": k, "rho": rho,
                "studies": args.studies, **{k2: round(v, 4) for k2, v in res.items()}}
         for key in ("new_rate", "old_rate"):
             lo, hi = wilson(res[key], args.studies)
             row[key + "_ci"] = f"[{lo:.3f}, {hi:.3f}]"
         rows.append(row)
         left = (time.perf_counter() - started) / (i + 1) * (len(cells) - i - 1)
-        print(f"[{i + 1}/{len(cells)}] {name} sd {sd} K {k}: new {res['new_rate']:.3f} (seeds "
+        print(f"[{i + 1}/{len(cells)}] {name} sd {sd} K {k} ρ {rho:g}: new {res['new_rate']:.3f} (seeds "
               f"{res['new_seeds_mean']:.2f}), old {res['old_rate']:.3f} · {left:.0f} s left", file=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with args.out.open("w", newline="") as fh:

@@ -16,6 +16,7 @@ from greenknobs.search.records._effects import (
 )
 from greenknobs.search.records._noise import (
     ALPHA, CONFIDENCE, Interval, LOAD_FLAG, MIN_POOLED_DOF, NoiseFloor, Paired, RE_MEASURE_RUNS, RunMeasure, SCREEN_ALPHA,
+    SPENDING_RHO,
     Spread, Verdict, alpha_spent, cells_of, decide as decide_verdicts, floor_of, holm, interval_text, look_alphas,
     Pools, paired, pooled_spreads, saving_text, sequential, t_interval, t_upper, two_way,
 )
@@ -36,7 +37,7 @@ __all__ = [
     "storage_of", "study_id", "study_system_attrs", "trial_id",
     "ALPHA", "CONFIDENCE", "CONFIG", "CONFIRM_SUFFIX", "CURVE", "Cascade", "DEFAULT_NOISE", "DUPLICATE", "Effects",
     "FAIL_REASON", "Group", "Interval", "LOAD_FLAG", "Level", "METER_ATTR", "MIN_POOLED_DOF", "NoiseFloor", "Paired", "Point",
-    "RESULT", "RE_MEASURE_RUNS", "ROLE", "RUNS", "Reference", "RunMeasure", "SCREEN_ALPHA", "SEED",
+    "RESULT", "RE_MEASURE_RUNS", "ROLE", "RUNS", "Reference", "RunMeasure", "SCREEN_ALPHA", "SEED", "SPENDING_RHO",
     "SPEC_ATTR", "STOPPED", "Spread", "StopRun", "VERDICT", "Verdict", "alpha_spent", "baseline_config",
     "baseline_trial", "budget_runs", "candidate_trials", "cells_of", "completed", "constraint_values", "curve_of", "decide_stop",
     "decide_verdicts", "effects_of", "energy_label", "energy_sources", "energy_word", "feasible_of", "floor_of",
