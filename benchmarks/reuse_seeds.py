@@ -74,22 +74,19 @@ def replay(study: optuna.Study, rho: float = rec.SPENDING_RHO) -> dict[str, Any]
                                     [first, k_max], k_max, rho=rho)
         used = k_max
     kept = {(c, s) for c, v in upto.items() for s in v} | {(base.number, s) for s in seeds[:used]}
-    spent, trained_by = 0.0, {}
+    made = []  # (candidate, seed), its training, whether it served a kept model, the joules it spent
     for t in twin.get_trials(deepcopy=False):
         if t.state.is_finished() and CONFIRM_OF in t.user_attrs:
-            key = (int(t.user_attrs[CONFIRM_OF]), int(t.user_attrs[CONFIRM_SEED]))
-            tid = t.user_attrs.get(rec.RESULT, {}).get("training_id", "")
-            if key in kept:
-                spent += rec.spent_j(t)
-            if not t.user_attrs.get(rec.RESULT, {}).get("reused_training"):
-                trained_by[(tid, key[1])] = (key, rec.spent_j(t))
-    for t in twin.get_trials(deepcopy=False):  # an open sibling whose training a closed candidate made: train it
-        if t.state.is_finished() and CONFIRM_OF in t.user_attrs and t.user_attrs.get(rec.RESULT, {}).get("reused_training"):
-            key = (int(t.user_attrs[CONFIRM_OF]), int(t.user_attrs[CONFIRM_SEED]))
-            owner = trained_by.get((t.user_attrs[rec.RESULT].get("training_id", ""), key[1]))
-            if key in kept and owner is not None and owner[0] not in kept:
-                spent += owner[1]
-                kept.add(owner[0])
+            result = t.user_attrs.get(rec.RESULT, {})
+            made.append(((int(t.user_attrs[CONFIRM_OF]), int(t.user_attrs[CONFIRM_SEED])),
+                         result.get("training_id", ""), bool(result.get("reused_training")), rec.spent_j(t)))
+    trainer = {(tid, key[1]): (key, j) for key, tid, reused, j in made if not reused}
+    spent = sum(j for key, _, _, j in made if key in kept)
+    for key, tid, reused, _ in made:  # a kept run served a training that a closed candidate made: it trains
+        owner = trainer.get((tid, key[1])) if reused and key in kept else None
+        if owner is not None and owner[0] not in kept:
+            spent += owner[1]
+            kept.add(owner[0])
     unit = rec.noise_floor(study).energy_j[0]
     return {"replay_recommended": sorted(c for c, p in stats.items() if p.recommended), "replay_seeds": used,
             "replay_confirm_in_baseline_runs": round(spent / unit, 1)}

@@ -97,8 +97,6 @@ class TrainedModels:
     def __init__(self, max_models: int = MAX_MODELS, max_bytes: int = MAX_BYTES) -> None:
         self._kept: OrderedDict[str, Trained] = OrderedDict()
         self.max_models, self.max_bytes = max_models, max_bytes
-        self.served = 0  # runs that served a kept model instead of training
-        self.trained = 0  # runs that trained (and offered their model)
 
     def __contains__(self, identity: object) -> bool:
         return identity in self._kept
@@ -110,11 +108,9 @@ class TrainedModels:
         kept = self._kept.get(identity)
         if kept is not None:
             self._kept.move_to_end(identity)
-            self.served += 1
         return kept
 
     def put(self, trained: Trained | None) -> None:
-        self.trained += 1
         if trained is None or trained.nbytes > self.max_bytes or self.max_models < 1:
             return
         self._kept[trained.identity] = trained

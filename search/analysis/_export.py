@@ -15,7 +15,8 @@ from __future__ import annotations
 import csv
 import io
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ class Entry:
     trial: FrozenTrial
     changed: dict[str, Any]
     paired: rec.Paired | None
+    test_runs: list[rec.RunMeasure] = field(default_factory=list)  # its confirmation runs (test split), if any
 
     @property
     def number(self) -> int:
@@ -74,12 +76,11 @@ class Entry:
     def runs(self) -> list[rec.RunMeasure]:
         return rec.runs_of(self.trial)
 
-    def reuse_text(self, study: optuna.Study) -> str:
+    @cached_property
+    def reuse_text(self) -> str:
         """How many of its runs served a trained model kept from another run ("" when none did)."""
-        search = self.runs
-        test = list(measures(confirm_study(study, create=False)).get(self.number, {}).values())
         parts = [f"{sum(r.reused for r in rs)} of its {len(rs)} {what} runs"
-                 for rs, what in ((search, "search"), (test, "test")) if any(r.reused for r in rs)]
+                 for rs, what in ((self.runs, "search"), (self.test_runs, "test")) if any(r.reused for r in rs)]
         if not parts:
             return ""
         return ("trained model reused in " + " and ".join(parts) + ": served at inference cost, their training "
@@ -88,10 +89,12 @@ class Entry:
 
 def entries_of(study: optuna.Study) -> list[Entry]:
     """The candidates (the Pareto set and its serving siblings, `records.candidate_trials`), cheapest first, each with
-    its stored confirmation (if it is still current)."""
+    its stored confirmation (if it is still current) and its confirmation runs, read once."""
     stats = confirmed(study)
     base_cfg = baseline_config(study)
-    return [Entry(t, knob_differences(t.user_attrs.get(rec.CONFIG, {}), base_cfg), stats.get(t.number))
+    test = measures(confirm_study(study, create=False))
+    return [Entry(t, knob_differences(t.user_attrs.get(rec.CONFIG, {}), base_cfg), stats.get(t.number),
+                  list(test.get(t.number, {}).values()))
             for t in rec.candidate_trials(study)]
 
 
@@ -203,9 +206,8 @@ def _measured(study: optuna.Study, e: Entry, floor: rec.NoiseFloor | None) -> di
     }
     if floor is not None:
         m["noise_floor"] = {k: v for k, v in floor.summary().items() if v is not None}
-    reuse = e.reuse_text(study)
-    if reuse:
-        m["training_reused"] = reuse
+    if e.reuse_text:
+        m["training_reused"] = e.reuse_text
     p = e.paired
     if p is not None and p.n:
         m["confirmation"] = {
@@ -304,9 +306,9 @@ def index_markdown(study: optuna.Study, entries: list[Entry], floor: rec.NoiseFl
         lines += ["", "**Break-even** (runs of the recommended configuration, each in place of a baseline run, that "
                   "pay back everything the study spent):", ""]
         lines += [f"- {b.text(word)}" for b in break_even(study)]
-        reused = [(e, text) for e in recommended if (text := e.reuse_text(study))]
+        reused = [e for e in recommended if e.reuse_text]
         if reused:
-            lines += ["", "**Trained models reused:**", ""] + [f"- trial {e.number}: {text}" for e, text in reused]
+            lines += ["", "**Trained models reused:**", ""] + [f"- trial {e.number}: {e.reuse_text}" for e in reused]
     else:
         lines.append("No configuration is recommended: none passed both tests on the test split (see the "
                      "candidates below and why).")
@@ -320,8 +322,8 @@ def index_markdown(study: optuna.Study, entries: list[Entry], floor: rec.NoiseFl
             search = (f"{rec.saving_text(ua.get('energy_reduction_pct', 0) / 100)}, "
                       f"{ua.get('f1_retention_pct', 0):.1f}% of the F1, "
                       + (f"mean of {runs} runs" if runs > 1 else "measured once"))
-            reuse = e.reuse_text(study)
-            lines.append(f"| {e.number} | {_knobs(e)} | {search}{f' ({reuse})' if reuse else ''} | {e.reason} | "
+            reuse = f" ({e.reuse_text})" if e.reuse_text else ""
+            lines.append(f"| {e.number} | {_knobs(e)} | {search}{reuse} | {e.reason} | "
                          f"[{e.file}]({e.file}) |")
     else:
         lines.append("None.")

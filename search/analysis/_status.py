@@ -95,7 +95,7 @@ def status_text(study: optuna.Study) -> str:
 
 def _served(trial: optuna.trial.FrozenTrial) -> int:
     """Runs of a complete trial that served a model an earlier run trained (objectives/_trained.py)."""
-    return sum(1 for r in trial.user_attrs.get(rec.RUNS, []) if r.get("reused")) if trial.state.is_finished() else 0
+    return sum(r.reused for r in rec.runs_of(trial)) if trial.state.is_finished() else 0
 
 
 def _confirmation(study: optuna.Study) -> tuple[float, tuple[int, int]]:

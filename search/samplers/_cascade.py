@@ -303,9 +303,9 @@ def _next_variant(trials: list[FrozenTrial], space: Any, tried: dict[frozenset, 
     saving, which a serving saver may add): its changes plus the best saving level of each inference knob that saved
     and stayed feasible alone (each alone, then all together). Most recent first: its trained model is the likeliest
     to be kept."""
-    from greenknobs.spaces import KNOBS
+    from greenknobs.objectives import inference_knobs
 
-    serving = {k.name for k in KNOBS if k.phase == "inference"}
+    serving = inference_knobs()
     effects = rec.effects_of(trials, space.baseline())
     if effects.reference is None:
         return None
