@@ -54,23 +54,36 @@ def old_rule(cand: dict[int, rec.RunMeasure], base: dict[int, rec.RunMeasure], r
     return ret.low >= r and sav.low > 0
 
 
-class World:
-    """The ground truth of one simulated study: per candidate (true retention, true saving)."""
+SERVE_SD = 0.001  # F1 noise between two servings of one trained model (int8 against fp32 moved F1 by ≤ 1.3% here)
 
-    def __init__(self, truths: list[tuple[float, float]], own_sd: float, rng: random.Random) -> None:
+
+class World:
+    """The ground truth of one simulated study: per candidate (true retention, true saving[, the candidate whose
+    trained model it serves]). A serving sibling shares its family's trained model at every seed: the training's
+    noise is drawn once per family and seed, and the sibling's run is recorded as served (`reused`)."""
+
+    def __init__(self, truths: list[tuple[float, ...]], own_sd: float, rng: random.Random) -> None:
         self.truths = truths
         self.own_sd = own_sd
         self.rng = rng
         self.seed_fx: dict[int, tuple[float, float]] = {}
+        self.trained: dict[tuple[int, int], float] = {}
         self.cand: dict[int, dict[int, rec.RunMeasure]] = {c: {} for c in range(len(truths))}
         self.base: dict[int, rec.RunMeasure] = {}
 
     def run(self, c: int | None, seed: int) -> rec.RunMeasure:
         a, b = self.seed_fx.setdefault(seed, (self.rng.gauss(0, SEED_SD), self.rng.gauss(0, ENERGY_SEED_SD)))
-        ret, sav = (1.0, 0.0) if c is None else self.truths[c]
-        f1 = BASE_F1 * ret + a + self.rng.gauss(0, self.own_sd)
+        ret, sav = (1.0, 0.0) if c is None else self.truths[c][:2]
         joules = 1000.0 * (1 - sav) * math.exp(b + self.rng.gauss(0, ENERGY_SD))
-        return rec.RunMeasure(seed, joules, f1)
+        if c is None:
+            return rec.RunMeasure(seed, joules, BASE_F1 + a + self.rng.gauss(0, self.own_sd), training=f"b{seed}")
+        family = self.truths[c][2] if len(self.truths[c]) > 2 else c
+        reused = (family, seed) in self.trained
+        if not reused:
+            self.trained[(family, seed)] = self.rng.gauss(0, self.own_sd)
+        noise = self.trained[(family, seed)]
+        f1 = BASE_F1 * ret + a + noise + (self.rng.gauss(0, SERVE_SD) if family != c else 0.0)
+        return rec.RunMeasure(seed, joules, f1, training=f"{family}-{seed}", reused=reused)
 
     def measure(self, seed: int, targets: list[int | None]) -> None:
         for t in targets:
@@ -83,12 +96,12 @@ class World:
         return self.cand, self.base
 
 
-def simulate(truths: list[tuple[float, float]], own_sd: float, studies: int, k_first: int, k_max: int,
+def simulate(truths: list[tuple[float, ...]], own_sd: float, studies: int, k_first: int, k_max: int,
              old_k: int, seed: int, rho: float = rec.SPENDING_RHO) -> dict[str, float]:
     """Recommendation rates of candidate 0 (and of any candidate) under both rules, and the seeds the new one used."""
     rng = random.Random(seed)
     new_rec, old_rec, any_false_new, any_false_old, used = 0, 0, 0, 0, []
-    bad = [c for c, (ret, sav) in enumerate(truths) if ret < FLOOR or sav <= 0]
+    bad = [c for c, (ret, sav, *_) in enumerate(truths) if ret < FLOOR or sav <= 0]
     for _ in range(studies):
         w = World(truths, own_sd, rng)
         seeds = list(range(100, 100 + max(k_max, old_k)))
@@ -122,6 +135,9 @@ SCENARIOS = [  # (name, truths of the candidates; candidate 0 is the one reporte
     ("false: retention 1.00, saving 0", [(1.00, 0.0)]),
     ("false at the floor: retention 0.95, saving 30%", [(0.95, 0.30)]),
     ("3 candidates, one at 0.94: its rate", [(0.94, 0.30), (1.00, 0.30), (0.99, 0.40)]),
+    ("retention 1.00, saving 30%, with 3 serving siblings: its rate",
+     [(1.00, 0.30), (1.00, 0.28, 0), (0.995, 0.29, 0), (0.99, 0.27, 0)]),
+    ("3 serving siblings at 0.94: any recommended", [(0.94, 0.30), (0.94, 0.28, 0), (0.935, 0.29, 0), (0.93, 0.27, 0)]),
 ]
 
 

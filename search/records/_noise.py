@@ -199,10 +199,46 @@ class Pools:
         return self.trained
 
 
+def training_families(runs_by_config: Mapping[Hashable, Iterable[RunMeasure]]) -> dict[Hashable, Hashable]:
+    """{configuration: its training family}: configurations whose runs share a trained model at some seed differ in
+    how they serve alone, and are one family (union-find over the recorded training identities; the first
+    configuration met stands for its family). Without reuse every configuration is its own family."""
+    parent: dict[Hashable, Hashable] = {c: c for c in runs_by_config}
+
+    def root(c: Hashable) -> Hashable:
+        while parent[c] != c:
+            parent[c] = parent[parent[c]]
+            c = parent[c]
+        return c
+
+    owner: dict[str, Hashable] = {}
+    for c, runs in runs_by_config.items():
+        for r in runs:
+            if not r.training:
+                continue
+            other = owner.setdefault(r.training, c)
+            a, b = root(other), root(c)
+            if a != b:
+                parent[b] = a
+    return {c: root(c) for c in runs_by_config}
+
+
 def pooled_spreads(runs_by_config: Mapping[Hashable, Iterable[RunMeasure]]) -> Pools:
-    """`Pools` of these runs: configurations as rows; seeds (trained pool) or trainings (shared pool) as blocks."""
+    """`Pools` of these runs. Trained pool: training families (`training_families`) as rows and seeds as blocks,
+    one trained run per family and seed, so that a family whose members took turns to train at its seeds still
+    counts as one row measured at every seed (labelled by configuration, each turn would be a row of its own and
+    give no degree of freedom). Shared pool: configurations as rows, trainings as blocks."""
     runs = {c: list(rs) for c, rs in runs_by_config.items()}
-    trained = two_way(cells_of({c: [r for r in rs if not r.reused] for c, rs in runs.items()}))
+    family = training_families(runs)
+    trained_runs: dict[Hashable, list[RunMeasure]] = {}
+    seen: set[tuple[Hashable, int]] = set()
+    for c, rs in runs.items():
+        for r in rs:
+            if r.reused or (family[c], r.seed) in seen:
+                continue  # a served run, or a second training of the family at a seed it has: not a new pair
+            seen.add((family[c], r.seed))
+            trained_runs.setdefault(family[c], []).append(r)
+    trained = two_way(cells_of(trained_runs))
     counts: dict[str, int] = {}
     for rs in runs.values():
         for r in rs:
@@ -542,6 +578,70 @@ def holm(p_values: Mapping[int, float], alpha: float) -> set[int]:
     return {k for k, rej in zip(keys, reject) if rej}
 
 
+def graph_test(p_values: Mapping[Hashable, float], weights: Mapping[Hashable, float],
+               transitions: Mapping[Hashable, Mapping[Hashable, float]], alpha: float
+               ) -> tuple[set[Hashable], dict[Hashable, float]]:
+    """The sequentially rejective graphical procedure of Bretz, Maurer, Brannath & Posch (2009, Statistics in Medicine
+    28:586-604, Algorithm 1): hypothesis j starts with the share `weights[j]` of `alpha`; when it is rejected its
+    share passes on along `transitions[j]` (fractions summing to at most 1) and the graph is updated. It is a
+    closed test of weighted Bonferroni tests, so it holds the family-wise error rate at `alpha` under any
+    dependence. Holm is the case of equal weights and a complete graph (tests/search/test_verdict_rules.py checks
+    it against statsmodels); a chain is the fixed-sequence test. No well-kept Python package implements it (R's
+    gMCP does), so it is written here, in the paper's notation.
+
+    Returns the rejected hypotheses and each one's local level: where it was rejected, or what it held at the end
+    (0: the share never reached it)."""
+    active = [k for k in p_values]
+    w = {k: float(weights.get(k, 0.0)) for k in active}
+    g = {j: {k: float(transitions.get(j, {}).get(k, 0.0)) for k in active if k != j} for j in active}
+    rejected: set[Hashable] = set()
+    level: dict[Hashable, float] = {}
+    while True:
+        ready = [k for k in active if w[k] > 0 and p_values[k] <= w[k] * alpha]
+        if not ready:
+            break
+        j = min(ready, key=lambda k: p_values[k] / (w[k] * alpha))
+        rejected.add(j)
+        level[j] = w[j] * alpha
+        active.remove(j)
+        for k in active:
+            w[k] += w[j] * g[j].get(k, 0.0)
+        new = {}
+        for lo in active:
+            new[lo] = {}
+            for k in active:
+                if k == lo:
+                    continue
+                denom = 1.0 - g[lo].get(j, 0.0) * g[j].get(lo, 0.0)
+                new[lo][k] = (g[lo].get(k, 0.0) + g[lo].get(j, 0.0) * g[j].get(k, 0.0)) / denom if denom > 0 else 0.0
+        g = new
+        del w[j]
+    for k in active:
+        level[k] = w[k] * alpha
+    return rejected, level
+
+
+def family_graph(order: Sequence[Hashable], family: Mapping[Hashable, Hashable]
+                 ) -> tuple[dict[Hashable, float], dict[Hashable, dict[Hashable, float]]]:
+    """Weights and transitions for candidates in training families (`graph_test`): each family starts with an equal
+    share of α on its first member (in `order`); a member shown passes its share to the next member of its family,
+    and the last member of a family to the first members of the other families, equally. Siblings that differ only
+    in how they serve are tested in a fixed sequence behind the member before them, on one share of α, instead of
+    each taking a share of its own; with one member per family it is Holm's procedure."""
+    chains: dict[Hashable, list[Hashable]] = {}
+    for c in order:
+        chains.setdefault(family.get(c, c), []).append(c)
+    heads = [chain[0] for chain in chains.values()]
+    weights = {c: (1.0 / len(chains) if c in heads else 0.0) for c in order}
+    transitions: dict[Hashable, dict[Hashable, float]] = {}
+    for chain in chains.values():
+        for a, b in zip(chain, chain[1:]):
+            transitions[a] = {b: 1.0}
+        others = [h for h in heads if h != chain[0]]
+        transitions[chain[-1]] = {h: 1.0 / len(others) for h in others}
+    return weights, transitions
+
+
 def decide(candidates: Mapping[int, Mapping[int, RunMeasure]], baseline: Mapping[int, RunMeasure],
            min_retention: float, seeds: Sequence[int], looks: Sequence[int] | None = None, k_max: int | None = None,
            alpha: float = ALPHA, rho: float = SPENDING_RHO) -> dict[int, Paired]:
@@ -551,8 +651,11 @@ def decide(candidates: Mapping[int, Mapping[int, RunMeasure]], baseline: Mapping
     one look at every count from 2 on, as the sequential confirmation makes them); `k_max`: the seeds the study
     planned at most (the spending function's horizon). At each look the spread is pooled over the baseline and every
     candidate (`two_way`; a candidate that shares the baseline's trainings gets the pool of pairs that share one,
-    `pooled_spreads`), each candidate gets its intersection-union p-value, and Holm runs across all candidates at
-    the look's share of α; a candidate rejected at any look is recommended."""
+    `pooled_spreads`) and each candidate gets its intersection-union p-value. One graphical procedure then runs over
+    the candidates with the looks' α (`graph_test`, `family_graph`: Holm's across training families, a fixed
+    sequence within one, in the order given: the cheapest on validation first), each candidate's p-values over the
+    looks combined by Bonferroni; a candidate is recommended at the first look where its p-value is within its
+    share of that look's α."""
     seeds = list(seeds)
     r = min_retention
     if looks is None:
@@ -561,8 +664,8 @@ def decide(candidates: Mapping[int, Mapping[int, RunMeasure]], baseline: Mapping
     k_max = k_max or max(looks)
     alphas = look_alphas(looks, k_max, alpha, rho)
     base_bad = [s for s in seeds if s in baseline and (baseline[s].degenerate or baseline[s].f1 <= 0)]
-    recommended_at: dict[int, tuple[float, _Test, int]] = {}
-    last: dict[int, tuple[float, _Test | None, int]] = {}
+    per_look: list[tuple[int, float, dict[int, _Test | None], dict[int, float]]] = []
+    runs: dict[Hashable, list[RunMeasure]] = {}
     for n, a in zip(looks, alphas):
         upto = seeds[:n]
         runs = {"baseline": [baseline[s] for s in upto if s in baseline]}
@@ -572,19 +675,50 @@ def decide(candidates: Mapping[int, Mapping[int, RunMeasure]], baseline: Mapping
         tests = {c: _test(candidates[c], baseline, upto, pools.between(runs[c], base_upto), r) for c in candidates}
         p = {c: (1.0 if t is None or base_bad or any(candidates[c][s].degenerate for s in upto if s in candidates[c])
                  else t.p) for c, t in tests.items()}
-        rejected = holm(p, a)
-        # Holm's level for each candidate at this look: α / (m − rank + 1), its rank among the family's p-values
-        order = sorted(p, key=lambda x: p[x])
-        levels = {c: a / (len(p) - i) for i, c in enumerate(order)}
-        for c, t in tests.items():
-            level = levels[c]
-            last[c] = (level, t, n)
-            if c in rejected and c not in recommended_at and t is not None:
-                recommended_at[c] = (level, t, n)
+        per_look.append((n, a, tests, p))
+    # One graphical test over every look: a candidate's p-value across the looks is the Bonferroni combination
+    # q = A·min_k p_k / α_k (A = the α spent so far), valid since P(q ≤ wA) ≤ Σ_k P(p_k ≤ w·α_k) ≤ wA; so a
+    # candidate shown at an early look keeps passing its share on at the later ones.
+    spent = sum(alphas)
+    q = {c: min((pl[c] * spent / a for _, a, _, pl in per_look if a > 0), default=1.0) for c in candidates}
+    family = training_families(runs)
+    rejected, held = graph_test(q, *family_graph(list(candidates), family), spent)
+    recommended_at: dict[int, tuple[float, _Test, int]] = {}
+    last: dict[int, tuple[float, _Test | None, int]] = {}
+    for c in candidates:
+        share = held.get(c, 0.0) / spent if spent > 0 else 0.0
+        for n, a, tests, pl in per_look:
+            last[c] = (share * a, tests[c], n)
+            if c in rejected and c not in recommended_at and tests[c] is not None and pl[c] <= share * a * (1 + 1e-12):
+                recommended_at[c] = (share * a, tests[c], n)
     out: dict[int, Paired] = {}
     for c, runs_c in candidates.items():
         out[c] = _paired(c, runs_c, baseline, r, seeds, recommended_at.get(c) or last.get(c, (None, None, len(seeds))),
                          c in recommended_at, base_bad, k_max)
+    return _gated(out, list(candidates), family)
+
+
+def _gated(out: dict[int, Paired], order: Sequence[int], family: Mapping[Hashable, Hashable]) -> dict[int, Paired]:
+    """A candidate that never held a share of α (`family_graph`: a member before it in its training family was not
+    shown) was not tested: it waits while that member is open, and is closed when that member is."""
+    from dataclasses import replace
+
+    for c in order:
+        v = out[c]
+        if v.recommended or v.level is None or v.level > 0 or v.decided not in ("undecided", "inconclusive"):
+            continue
+        chain = [x for x in order if family[x] == family[c]]
+        blocker = next((x for x in chain[:chain.index(c)] if not out[x].recommended), None)
+        if blocker is None:
+            continue
+        b = out[blocker]
+        if b.decided in ("undecided", "inconclusive"):
+            out[c] = replace(v, reason=f"not tested yet: it follows trial {blocker} in its training family (one "
+                                       "trained model, served differently), which is not yet shown")
+        else:
+            out[c] = replace(v, decided="not recommended",
+                             reason=f"not tested: trial {blocker}, before it in its training family (one trained "
+                                    f"model, served differently), was not recommended ({b.decided})")
     return out
 
 

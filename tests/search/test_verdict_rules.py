@@ -1,6 +1,7 @@
 """Each rule of the verdict, driven to both sides of its line (records/_noise.py): pairing at the seed, pooling across
 the study, the prior until pooled noise exists, the capped and Bonferroni-split re-measurement, one-sided tests,
-Holm across candidates, α spent over the looks, the staged confirmation, the interleaved order, the foreign-load
+Holm across training families and a fixed sequence within one (the graphical procedure), the family as one row
+of the pool, α spent over the looks, the staged confirmation, the interleaved order, the foreign-load
 flag, and the library's `run` confirming as the CLI does."""
 
 from __future__ import annotations
@@ -171,6 +172,77 @@ def test_holm_holds_the_family_of_candidates_to_the_study_rate():
     assert min(p.level for p in both.values()) == pytest.approx(level_6 / 2)  # Holm's first step
     assert rec.holm({1: 0.01, 2: 0.02, 3: 0.04}, 0.045) == {1, 2, 3}  # Holm's step-down, not Bonferroni
     assert rec.holm({1: 0.01, 2: 0.03, 3: 0.04}, 0.045) == {1}
+
+
+def test_the_graphical_procedure_is_holms_with_equal_weights_and_a_fixed_sequence_on_a_chain():
+    rng = random.Random(3)
+    for _ in range(60):  # statsmodels' Holm collects garbage on each call: 60 draws, not thousands
+        m = rng.randint(1, 6)
+        ps = {i: rng.random() ** 3 for i in range(m)}
+        weights = {i: 1 / m for i in range(m)}
+        complete = {i: {j: 1 / (m - 1) for j in range(m) if j != i} for i in range(m)}
+        alpha = rng.choice([0.05, 0.0225, 0.01])
+        assert rec.graph_test(ps, weights, complete, alpha)[0] == rec.holm(ps, alpha)  # statsmodels' Holm
+    chain = {"a": {"b": 1.0}, "b": {"c": 1.0}}
+    assert rec.graph_test({"a": 0.01, "b": 0.04, "c": 0.001}, {"a": 1.0}, chain, 0.045)[0] == {"a", "b", "c"}
+    rejected, level = rec.graph_test({"a": 0.01, "b": 0.06, "c": 0.001}, {"a": 1.0}, chain, 0.045)
+    assert rejected == {"a"} and level["c"] == 0.0  # a fixed sequence: c waits behind b, however small its p
+
+
+def _siblings(delta: float, head_drop: float = 0.0) -> tuple[dict[int, dict[int, RM]], dict[int, RM]]:
+    """Candidate 0 and its serving sibling 1 (one trained model at every seed, 1 served from it: 2% more energy,
+    its F1 within 0.0005), against a baseline trained apart; `head_drop` takes F1 from candidate 0 alone."""
+    cands, base = _with_retention(delta)
+    base = {s: RM(s, b.energy_j, b.f1, training=f"b{s}") for s, b in base.items()}
+    head = {s: RM(s, r.energy_j, r.f1 - head_drop, training=f"t{s}") for s, r in cands[0].items()}
+    sib = {s: RM(s, r.energy_j * 1.02, r.f1 + 0.0005 * (-1) ** s, training=f"t{s}", reused=True)
+           for s, r in cands[0].items()}
+    return {0: head, 1: sib}, base
+
+
+def test_serving_siblings_are_tested_in_sequence_on_one_share_of_alpha():
+    """Two configurations served from one trained model are one training family: the first holds the family's
+    share of α and passes it on when shown. Holm over the two (each its own family) would need α/2 first."""
+    level_6 = rec.look_alphas([6], 6)[0]
+    for i in range(400):
+        cands, base = _siblings(0.0005 * i)
+        both = rec.decide_verdicts(cands, base, 0.95, list(range(6)), [6], 6)
+        if all(level_6 / 2 < p.p_value < level_6 for p in both.values()):
+            break
+    else:
+        raise AssertionError("no retention gives those p-values")
+    assert all(p.recommended for p in both.values())
+    assert [both[c].level for c in (0, 1)] == pytest.approx([level_6, level_6])
+    assert not rec.holm({c: p.p_value for c, p in both.items()}, level_6)  # what Holm over the two would say
+    assert rec.training_families({"base": list(base.values()), **{c: list(v.values()) for c, v in cands.items()}}
+                                 ) == {"base": "base", 0: 0, 1: 0}
+
+
+def test_a_sibling_behind_a_member_not_shown_is_not_tested():
+    """The first of the family keeps too little F1 (its serving costs F1): its sibling, however good, is not tested
+    (its share never came), and is closed with it rather than measured on."""
+    cands, base = _siblings(0.02, head_drop=0.05)
+    v = rec.decide_verdicts(cands, base, 0.95, list(range(6)), [6], 6)
+    assert v[0].decided == "futile" and v[1].p_value < rec.look_alphas([6], 6)[0] / 2 and not v[1].recommended
+    assert v[1].decided == "not recommended" and v[1].level == 0.0 and "not tested: trial 0" in v[1].reason
+    assert 1 not in rec.open_candidates(v)  # closed: no more seeds are measured for it
+
+
+def test_a_family_whose_members_take_turns_to_train_pools_as_one_row():
+    """Candidates 1 and 2 share one training family; 1 trains at seeds 0 and 2, 2 at seed 1 (the other serves).
+    As one row, the family is measured at all 3 seeds against the baseline: (2 − 1)(3 − 1) = 2 degrees of freedom;
+    labelled by candidate, each turn would be a row of its own and give 1."""
+    rng = random.Random(1)
+    base = [RM(s, 100 * math.exp(rng.gauss(0, 0.05)), 0.7 + rng.gauss(0, 0.02), training=f"b{s}") for s in range(3)]
+    trained = {s: RM(s, 60.0 + s, 0.7 + rng.gauss(0, 0.02), training=f"f{s}") for s in range(3)}
+    one = [trained[0], trained[2], RM(1, 59.0, trained[1].f1 + 0.001, training="f1", reused=True)]
+    two = [trained[1], RM(0, 61.0, trained[0].f1 - 0.001, training="f0", reused=True),
+           RM(2, 62.0, trained[2].f1, training="f2", reused=True)]
+    pools = rec.pooled_spreads({"base": base, 1: one, 2: two})
+    assert pools.trained.dof == 2
+    by_candidate = rec.two_way(rec.cells_of({"base": base, 1: [r for r in one if not r.reused],
+                                             2: [r for r in two if not r.reused]}))
+    assert by_candidate.dof == 1
 
 
 def test_alpha_is_spent_over_the_looks_and_never_exceeds_the_study_rate():
