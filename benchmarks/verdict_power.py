@@ -1,5 +1,6 @@
 """Power and false-recommendation rate of the confirmation's verdict, simulated: the rule of this release (paired at
-the seed, variance pooled over the confirmation, one-sided tests, Holm across candidates, sequential looks with α
+the seed, variance pooled over the confirmation, one-sided tests, Holm across training families (a fixed sequence
+within one), sequential looks with α
 spent by records._noise.alpha_spent) against the rule it replaced (two-sided 95% Student-t intervals of per-seed
 ratios at a fixed K, recommended when the retention interval clears the floor and the saving interval clears 0).
 

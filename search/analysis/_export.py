@@ -102,7 +102,8 @@ def pick(entries: list[Entry], min_f1_retention: float | None = None, max_energy
          study_floor: float | None = None, study: optuna.Study | None = None) -> tuple[Entry, str]:
     """The cheapest candidate meeting the user's own constraint, under every guard "recommended" applies except the
     floor it replaces: the same one-sided tests on the same paired test runs, pooled spread, Holm across the study's
-    candidates and α spent over the same looks (records/_noise.py, `decide`), at `min_f1_retention` (the study's
+    training families (a fixed sequence within one) and α spent over the same looks (records/_noise.py, `decide`),
+    at `min_f1_retention` (the study's
     floor when only an energy cap is given); a degenerate baseline or run, or a seed measured for only one side,
     refuses as it refuses a recommendation. An energy cap holds the upper end of the candidate's test joules' 95%
     interval. Raises GreenknobsError naming the closest miss."""
@@ -133,8 +134,8 @@ def pick(entries: list[Entry], min_f1_retention: float | None = None, max_energy
     best = min(ok, key=lambda e: (e.paired.energy_j.mean, e.number))
     v = verdicts[best.number]
     why = [f"keeps more than {100 * floor:g}% of the baseline F1 ({100 * v.retention.mean:.1f}%, one-sided p = "
-           f"{v.p_f1:.4f}) and saves energy (p = {v.p_energy:.4f}), both against {v.level:.4f} with Holm across "
-           "the candidates"]
+           f"{v.p_f1:.4f}) and saves energy (p = {v.p_energy:.4f}), both against {v.level:.4f}, its share of α "
+           "(Holm across the training families, a fixed sequence within one)"]
     if max_energy_j is not None:
         why.append(f"needs at most {best.paired.energy_j.high:,.1f} J (needed ≤ {max_energy_j:,.1f} J)")
     return best, (f"trial {best.number}: the cheapest of {len(ok)} confirmed configuration(s) meeting your "
@@ -279,7 +280,8 @@ def index_markdown(study: optuna.Study, entries: list[Entry], floor: rec.NoiseFl
               "paired with the baseline: F1 on F1 − floor × F1_baseline, energy on log(J / J_baseline), the noise "
               "pooled over every candidate and seed. *Recommended* = both one-sided Student-t tests pass (F1 kept "
               f"above the floor, energy saved above 0) at the study's false-recommendation rate of "
-              f"{100 * rec.ALPHA:g}%, with Holm's correction across the candidates and α spent over the looks. "
+              f"{100 * rec.ALPHA:g}%, with Holm's correction across the candidates' training families (siblings "
+              "served from one trained model are tested in a fixed sequence on one share) and α spent over the looks. "
               "Intervals are 95% Student-t intervals on the pooled spread. The baseline configuration is never "
               "listed.", ""]
     if chosen is not None:

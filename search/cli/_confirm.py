@@ -11,7 +11,7 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("confirm", help="run the Pareto candidates and the baseline on the test split at paired seeds; "
                                        "recommend those whose one-sided tests clear the floor and 0 (Holm across "
-                                       "candidates, alpha spent over the looks)")
+                                       "training families, a fixed sequence within one, alpha spent over the looks)")
     add_common(p)
     p.add_argument("--repeats", type=int, metavar="K",
                    help="paired seeds at most, counting those already run: more seeds for the candidates still "

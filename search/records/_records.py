@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import optuna
@@ -213,22 +213,36 @@ def candidate_trials(study: optuna.Study) -> list[FrozenTrial]:
     that differs from one of its members only in how it serves (its inference knobs), cheapest first. Such a sibling
     shares its member's training at every confirmation seed, so it costs only its inference there; and the validation split cannot tell two such
     configurations apart reliably (a variant that looked a little cheaper and better there dominates its sibling
-    out of the Pareto set, and may keep less of the F1 on the test split)."""
+    out of the Pareto set, and may keep less of the F1 on the test split).
+
+    A configuration that saved less than the study's `min_saving` share of the baseline's joules on validation (its
+    mean against the floor's) is left out: confirming it costs paired baseline runs for a saving no one deploys."""
     from greenknobs.objectives import training_config
 
     def family(t: FrozenTrial) -> str:
         return json.dumps(training_config(t.user_attrs.get(CONFIG, {})), sort_keys=True, default=str)
 
-    front = pareto_trials(study)
-    if not study_record(study, SPEC_ATTR, {}).get("reuse_training", False):
+    spec = study_record(study, SPEC_ATTR, {})
+    worth = _worth_confirming(study, float(spec.get("min_saving", 0.0)))
+    front = [t for t in pareto_trials(study) if worth(t)]
+    if not spec.get("reuse_training", False):
         return front  # trained apart, a sibling would cost a whole training per seed
     families = {family(t) for t in front}
     chosen = {t.number for t in front}
     base_cfg = baseline_config(study)
     siblings = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                 if t.number not in chosen and role_of(t) == "search" and is_feasible(t) and t.values is not None
-                and not is_baseline_config(t, base_cfg) and family(t) in families]
+                and not is_baseline_config(t, base_cfg) and family(t) in families and worth(t)]
     return sorted(front + siblings, key=lambda t: (t.values[0], t.number))
+
+
+def _worth_confirming(study: optuna.Study, min_saving: float) -> Callable[[FrozenTrial], bool]:
+    """Whether a trial's validation joules (its mean) are at least `min_saving` below the floor's mean."""
+    floor = noise_floor(study) if min_saving > 0 else None
+    base_j = floor.energy_j[0] if floor is not None and floor.n else 0.0
+    if base_j <= 0:
+        return lambda t: True
+    return lambda t: 1.0 - t.values[0] / base_j >= min_saving
 
 
 # -- the study as a whole ------------------------------------------------------------------------------------

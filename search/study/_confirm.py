@@ -4,8 +4,8 @@ The search selects on the validation split; confirmation re-runs every candidate
 siblings, `records.candidate_trials`) *and the baseline* on the **test** split at the same fresh training seeds
 (`StudySpec.confirm_seeds`: disjoint from the search's, since a candidate was selected on its search seed), seed-major
 and interleaved. A candidate is **recommended** when both one-sided paired tests pass (F1 kept above the floor,
-energy saved above 0), with the noise pooled over the confirmation and Holm's correction across the candidates
-(records/_noise.py, `decide`).
+energy saved above 0), with the noise pooled over the confirmation, Holm's correction across the candidates'
+training families and a fixed sequence within one (records/_noise.py, `decide`).
 
 The runs live in a twin study, `<name>:confirm`, in the same storage: the search study's samplers never see a
 test-split result (the validation split selects, the test split confirms, the two never swap roles), and the
@@ -194,9 +194,12 @@ def confirm_pareto(ctx: Any, repeats: int | None = None,
         raise GreenknobsError(f"study '{study.study_name}' has no finished baseline: run `greenknobs run` first")
     candidates = rec.candidate_trials(study)
     if not candidates:
-        raise GreenknobsError(f"study '{study.study_name}' has no Pareto candidate to confirm (no trial saved a "
-                              "measurable amount of energy above the F1 floor): run more trials with "
-                              "`greenknobs run --n-trials N`, or relax min_f1_retention")
+        min_saving = float(rec.study_record(study, rec.SPEC_ATTR, {}).get("min_saving", 0.0))
+        least = f"at least {100 * min_saving:g}% of the baseline's energy (min_saving)" if min_saving else \
+            "a measurable amount of energy"
+        raise GreenknobsError(f"study '{study.study_name}' has no Pareto candidate to confirm (no trial saved "
+                              f"{least} above the F1 floor): run more trials with `greenknobs run --n-trials N`, or "
+                              "relax min_f1_retention or min_saving")
     k_first, k_last, k_max = plan(ctx, repeats)
     seeds = confirm_seeds(ctx, repeats)
     twin = confirm_study(study, notes=ctx.notes)

@@ -19,7 +19,7 @@ from greenknobs.spaces import read_toml
 DEFAULT_SAMPLER = "cascade"
 _STUDY_KEYS = {"name", "storage", "sampler", "n_trials", "timeout_s", "seed", "min_f1_retention", "energy",
                "watts_per_core", "description", "baseline_repeats", "confirm_repeats", "confirm_max_repeats", "confirm",
-               "early_stop", "reuse_training"}
+               "early_stop", "reuse_training", "min_saving"}
 EARLY_STOP = ("off", "monitor", "safe", "aggressive")  # search/records/_early_stop.py
 BASELINE_REPEATS = 3  # the baseline's training seeds: the noise floor (a spread needs at least 3 to mean anything)
 CONFIRM_REPEATS = 3  # paired test-split seeds of the confirmation's first look (every candidate and the baseline)
@@ -41,6 +41,10 @@ class StudySpec:
     timeout_s: float | None = None
     seed: int = 0
     min_f1_retention: float = 0.95
+    # The smallest share of the baseline's joules a configuration must save on validation to be confirmed: a saving
+    # of 0.4% is a real one, but no one deploys it, and confirming it costs paired baseline runs on the test split
+    # (records.candidate_trials). 0 confirms every Pareto member.
+    min_saving: float = 0.0
     energy: str = "auto"
     watts_per_core: float | None = None
     description: str = ""
@@ -117,6 +121,8 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
         spec.seed = _typed(study, "seed", (int,), "seed", path)
     if "min_f1_retention" in study:
         spec.min_f1_retention = float(_typed(study, "min_f1_retention", (int, float), "min_f1_retention", path))
+    if "min_saving" in study:
+        spec.min_saving = float(_typed(study, "min_saving", (int, float), "min_saving", path))
     if "energy" in study:
         spec.energy = _typed(study, "energy", (str,), "energy", path)
     for key in ("baseline_repeats", "confirm_repeats", "confirm_max_repeats"):
@@ -186,6 +192,9 @@ def validate(spec: StudySpec) -> None:
         raise GreenknobsError(f"{where}: timeout_s must be positive, not {spec.timeout_s:g}")
     if not 0.0 < spec.min_f1_retention <= 1.0:
         raise GreenknobsError(f"{where}: min_f1_retention is a share of the baseline F1 in (0, 1], e.g. 0.95, not {spec.min_f1_retention:g}")
+    if not 0.0 <= spec.min_saving < 1.0:
+        raise GreenknobsError(f"{where}: min_saving is a share of the baseline's joules in [0, 1), e.g. 0.05 for 5% "
+                              f"less energy, not {spec.min_saving:g}")
     if spec.energy not in ("auto", "zeus", "estimate"):
         raise GreenknobsError(f"{where}: energy '{spec.energy}' is not a meter: use auto, zeus or estimate")
     if spec.watts_per_core is not None and spec.watts_per_core <= 0:

@@ -130,7 +130,7 @@ def spec_record(spec: StudySpec, space: Any) -> dict[str, Any]:
         "min_f1_retention": spec.min_f1_retention, "sampler": spec.sampler, "seed": spec.seed,
         "baseline": space.baseline(), "baseline_repeats": spec.baseline_repeats,
         "confirm_repeats": spec.confirm_repeats, "confirm_max_repeats": spec.confirm_max_repeats, "budget_unit": "training runs", "early_stop": spec.early_stop,
-        "reuse_training": spec.reuse_training,
+        "reuse_training": spec.reuse_training, "min_saving": spec.min_saving,
     }
 
 

@@ -55,6 +55,8 @@ CASES = [
          toml=_study(n_trials_EQ_5="n_trials = 5\ntimeout_s = -5")),
     Case("retention-above-one", ["run", "{study}"], ["min_f1_retention is a share of the baseline F1 in (0, 1]", "1.5"],
          toml=_study(n_trials_EQ_5="n_trials = 5\nmin_f1_retention = 1.5")),
+    Case("min-saving-a-percentage", ["run", "{study}"], ["min_saving is a share of the baseline's joules in [0, 1)",
+                                                        "not 5"], toml=_study(n_trials_EQ_5="n_trials = 5\nmin_saving = 5")),
     Case("baseline-repeats-two", ["run", "{study}"], ["baseline_repeats = 2 cannot measure a noise floor", "3 or more"],
          toml=_study(n_trials_EQ_5="n_trials = 5\nbaseline_repeats = 2")),
     Case("confirm-repeats-one", ["run", "{study}"], ["confirm_repeats = 1 gives no interval", "2 or more"],

@@ -180,3 +180,18 @@ def test_without_reuse_a_sibling_is_not_confirmed(tmp_path):
     task = Task(effects={TRAIN: (0.6, 0.0), both: (0.5, 0.02)})
     ctx = run_simulated(tmp_path, task, n_trials=5, enqueue=[dict(TRAIN), dict(both)], reuse_training=False)
     assert [t.number for t in rec.candidate_trials(ctx.study)] == [t.number for t in rec.pareto_trials(ctx.study)]
+
+
+def test_a_pareto_member_that_saves_less_than_min_saving_is_not_confirmed(tmp_path):
+    """A serving variant of the baseline that saves 2% is on the Pareto set (it keeps the most F1 of the savers);
+    with min_saving = 0.05 it is not a candidate, and the configuration that saves 40% still is. Without the rule
+    (min_saving = 0) both are."""
+    small = SERVE
+    task = Task(effects={small: (0.98, 0.01), TRAIN: (0.6, 0.0)})
+    for min_saving, expected in ((0.05, {TRAIN}), (0.0, {TRAIN, small})):
+        where = tmp_path / f"m{min_saving}"
+        where.mkdir()
+        ctx = run_simulated(where, task, n_trials=5, enqueue=[dict(small), dict(TRAIN)], min_saving=min_saving)
+        trials = by_changes(ctx, task)
+        assert {t.number for t in rec.pareto_trials(ctx.study)} == {trials[small].number, trials[TRAIN].number}
+        assert {t.number for t in rec.candidate_trials(ctx.study)} == {trials[c].number for c in expected}
