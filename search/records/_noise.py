@@ -21,14 +21,17 @@ adds degrees of freedom (`Spread`, `two_way`).
   candidate two one-sided Student-t tests on the paired differences, with the variance pooled over every candidate
   and seed of the confirmation (two-way residuals): retention above the floor (H0: μ_c ≤ r·μ_b) and a saving above
   0 (H0: m_c ≥ m_b). Its p-value is the larger of the two (an intersection-union test: recommending needs both).
-  Holm's step-down procedure (statsmodels `multipletests(method="holm")`) runs across the study's candidates at each
-  look, and the looks spend α by a Kim–DeMets power function (`alpha_spent`): the chance that any candidate whose
-  true retention is below the floor, or whose true saving is none, is recommended stays at or below ALPHA per study,
-  however many looks and seeds (`confirm --repeats` included) it takes. Seeds are added until every candidate is
+  The looks spend α by a Kim–DeMets power function (`alpha_spent`), and one graphical procedure (`graph_test`)
+  runs over the candidates with each one's p-values across the looks combined by Bonferroni: Holm's across training
+  families, a fixed sequence within one (`family_graph`: serving siblings of one trained model share one share of
+  α). So the chance that any candidate whose true retention is below the floor, or whose true saving is none, is
+  recommended stays at or below ALPHA per study, however many looks and seeds (`confirm --repeats` included) it
+  takes. Seeds are added until every candidate is
   decided or K_max is reached; a candidate whose mean retention is below the floor or whose mean saving is none stops
   early (futility; non-binding, so it costs no error).
 
-References: Student-t tests and Holm (1979) as in scipy.stats / statsmodels; intersection-union tests, Berger (1982);
+References: Student-t tests and Holm (1979) as in scipy.stats / statsmodels; the graphical procedure, Bretz,
+Maurer, Brannath & Posch (2009); intersection-union tests, Berger (1982);
 alpha spending, Lan & DeMets (1983), Kim & DeMets (1987), here with a Bonferroni bound over the looks (conservative:
 it ignores the looks' correlation).
 """
