@@ -46,10 +46,10 @@ def measured(study: optuna.Study) -> dict[str, Any]:
 
 def replay(study: optuna.Study, rho: float = rec.SPENDING_RHO) -> dict[str, Any]:
     """The study's confirmation replayed under the α-spending exponent `rho` (the shipped one by default) on the runs
-    it recorded: the first look at its first `confirm_repeats` seeds, the candidates still open (and the baseline)
-    on to the planned K_max, as `records.sequential` runs them. F1 on this task is the same at a seed whatever the run
-    (the fine-tune is deterministic on the CPU), so the verdicts are those the rule would have reached; the joules are
-    the recorded runs it would have made (a training a closed candidate made for an open sibling is counted whole,
+    it recorded, staged by `records.sequential` itself: the first look at its first `confirm_repeats` seeds, the
+    candidates still open (and the baseline) on to the planned K_max. F1 on this task is the same at a seed whatever
+    the run (the fine-tune is deterministic on the CPU), so the verdicts are those the rule would have reached; the
+    joules are the recorded runs it would have made (a training a closed candidate made for an open sibling is counted whole,
     its one inference pass included). Returns the trials recommended, the seeds used and the confirmation's joules in
     baseline runs."""
     twin = confirm_study(study, create=False)
@@ -60,20 +60,20 @@ def replay(study: optuna.Study, rho: float = rec.SPENDING_RHO) -> dict[str, Any]
     seeds, k_max = list(stored["seeds"]), int(stored.get("k_max") or len(stored["seeds"]))
     first = min(int(rec.study_record(study, rec.SPEC_ATTR, {}).get("confirm_repeats", 3)), k_max)
     runs = measures(twin)
-    cands = {int(k): dict(runs.get(int(k), {})) for k in stored["trials"]}
-    upto = {c: {s: r for s, r in v.items() if s in seeds[:first]} for c, v in cands.items()}
-    base_runs = runs.get(base.number, {})
-    stats = rec.decide_verdicts(upto, base_runs, rec.min_f1_retention(study) or 0.95, seeds[:first], [first], k_max,
-                                rho=rho)
-    left = [c for c, p in stats.items() if p.decided in ("undecided", "inconclusive")]
-    used = first
-    if left and k_max > first:
-        for c in left:
-            upto[c] = {s: r for s, r in cands[c].items() if s in seeds[:k_max]}
-        stats = rec.decide_verdicts(upto, base_runs, rec.min_f1_retention(study) or 0.95, seeds[:k_max],
-                                    [first, k_max], k_max, rho=rho)
-        used = k_max
-    kept = {(c, s) for c, v in upto.items() for s in v} | {(base.number, s) for s in seeds[:used]}
+    cands = [int(k) for k in stored["trials"]]
+    kept: set[tuple[int, int]] = set()  # (trial, seed): the runs the rule asks for
+
+    def measure(seed: int, targets: list[int | None]) -> None:
+        kept.update((base.number if t is None else t, seed) for t in targets)
+
+    def recorded() -> tuple[dict[int, dict[int, rec.RunMeasure]], dict[int, rec.RunMeasure]]:
+        def asked(n: int) -> dict[int, rec.RunMeasure]:
+            return {s: r for s, r in runs.get(n, {}).items() if (n, s) in kept}
+        return {c: asked(c) for c in cands}, asked(base.number)
+
+    stats, looks = rec.sequential(measure, recorded, cands, seeds, first, k_max,
+                                  rec.min_f1_retention(study) or 0.95, k_max, rho=rho)
+    used = max(looks)
     made = []  # (candidate, seed), its training, whether it served a kept model, the joules it spent
     for t in twin.get_trials(deepcopy=False):
         if t.state.is_finished() and CONFIRM_OF in t.user_attrs:

@@ -30,14 +30,6 @@ from pathlib import Path
 from greenknobs.search import records as rec
 
 
-def _fast_holm() -> None:
-    """statsmodels' Holm ends with `import gc; gc.collect()` (0.2-0.5 s in a process this size): harmless once per
-    confirmation, ruinous 10^5 times. This benchmark process turns full collections into no-ops (reference counting
-    still frees everything here); the procedure is statsmodels' own."""
-    import gc
-
-    gc.collect = lambda *args, **kwargs: 0
-
 BASE_F1 = 0.59  # the default task's baseline test macro-F1 (seeds 5-9)
 SEED_SD = 0.023  # shared by every configuration at a seed (test split)
 ENERGY_SEED_SD = 0.03
@@ -153,7 +145,6 @@ def main(argv: list[str] | None = None) -> int:
                     help="alpha-spending exponents to compare (default: the shipped one)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/verdict_power.csv"))
     args = ap.parse_args(argv)
-    _fast_holm()
     rows = []
     started = time.perf_counter()
     cells = [(s, sd, k, rho) for rho in args.rho for s in SCENARIOS for sd in args.own_sd for k in args.k_max]

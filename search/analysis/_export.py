@@ -103,9 +103,8 @@ def pick(entries: list[Entry], min_f1_retention: float | None = None, max_energy
     """The cheapest candidate meeting the user's own constraint, under every guard "recommended" applies except the
     floor it replaces: the same one-sided tests on the same paired test runs, pooled spread, Holm across the study's
     training families (a fixed sequence within one) and α spent over the same looks (records/_noise.py, `decide`),
-    at `min_f1_retention` (the study's
-    floor when only an energy cap is given); a degenerate baseline or run, or a seed measured for only one side,
-    refuses as it refuses a recommendation. An energy cap holds the upper end of the candidate's test joules' 95%
+    at `min_f1_retention` (the study's floor when only an energy cap is given); a degenerate baseline or run, or a
+    seed measured for only one side, refuses as it refuses a recommendation. An energy cap holds the upper end of the candidate's test joules' 95%
     interval. Raises GreenknobsError naming the closest miss."""
     if min_f1_retention is not None and not 0.0 < min_f1_retention <= 1.0:
         raise GreenknobsError(f"--min-f1-retention {min_f1_retention:g} is not a share of the baseline F1: give a "

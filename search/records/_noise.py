@@ -41,7 +41,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 ALPHA = 0.05  # one-sided, per study: the false-recommendation rate the confirmation controls
@@ -704,8 +704,6 @@ def decide(candidates: Mapping[int, Mapping[int, RunMeasure]], baseline: Mapping
 def _gated(out: dict[int, Paired], order: Sequence[int], family: Mapping[Hashable, Hashable]) -> dict[int, Paired]:
     """A candidate that never held a share of α (`family_graph`: a member before it in its training family was not
     shown) was not tested: it waits while that member is open, and is closed when that member is."""
-    from dataclasses import replace
-
     for c in order:
         v = out[c]
         if v.recommended or v.level is None or v.level > 0 or v.decided not in ("undecided", "inconclusive"):
