@@ -281,7 +281,7 @@ def real(args: argparse.Namespace) -> None:
             if args.confirm and rec.pareto_trials(ctx.study):
                 confirmed = confirm_pareto(ctx)
                 twin = confirm_study(ctx.study, create=False)
-                confirm_j = sum(t.values[0] for t in twin.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+                confirm_j = sum(rec.spent_j(t) for t in twin.get_trials(deepcopy=False))  # spent: a served run's inference
             score = core.score_study(ctx.study, strategy, args.budget, rep, None, confirmed, confirm_j)
             t = timers[strategy]
             trial_time = sum((x.duration.total_seconds() if x.duration else 0.0)

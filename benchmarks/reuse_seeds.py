@@ -24,7 +24,8 @@ from optuna.trial import TrialState
 from benchmarks.default_seeds import _load, summarise
 from benchmarks.searchbench.core import hv_gained
 from greenknobs.search import records as rec
-from greenknobs.search.study import CONFIRM_OF, CONFIRM_SEED, CONFIRMED_ATTR, confirm_study, confirmed, measures
+from greenknobs.search.study import (CONFIRM_OF, CONFIRM_SEED, CONFIRMED_ATTR, SPREAD_OF, confirm_study, confirmed,
+                                     measures, spread_measures)
 
 
 def measured(study: optuna.Study) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def replay(study: optuna.Study, rho: float = rec.SPENDING_RHO) -> dict[str, Any]
     candidates still open (and the baseline) on to the planned K_max. F1 on this task is the same at a seed whatever
     the run (the fine-tune is deterministic on the CPU), so the verdicts are those the rule would have reached; the
     joules are the recorded runs it would have made (a training a closed candidate made for an open sibling is counted whole,
-    its one inference pass included). Returns the trials recommended, the seeds used and the confirmation's joules in
+    its one inference pass included), the search's models served for the spread included. Returns the trials recommended, the seeds used and the confirmation's joules in
     baseline runs."""
     twin = confirm_study(study, create=False)
     stored = rec.study_record(study, CONFIRMED_ATTR, {})
@@ -72,7 +73,7 @@ def replay(study: optuna.Study, rho: float = rec.SPENDING_RHO) -> dict[str, Any]
         return {c: asked(c) for c in cands}, asked(base.number)
 
     stats, looks = rec.sequential(measure, recorded, cands, seeds, first, k_max,
-                                  rec.min_f1_retention(study) or 0.95, k_max, rho=rho)
+                                  rec.min_f1_retention(study) or 0.95, k_max, rho=rho, spread=spread_measures(twin))
     used = max(looks)
     made = []  # (candidate, seed), its training, whether it served a kept model, the joules it spent
     for t in twin.get_trials(deepcopy=False):
@@ -82,6 +83,7 @@ def replay(study: optuna.Study, rho: float = rec.SPENDING_RHO) -> dict[str, Any]
                          result.get("training_id", ""), bool(result.get("reused_training")), rec.spent_j(t)))
     trainer = {(tid, key[1]): (key, j) for key, tid, reused, j in made if not reused}
     spent = sum(j for key, _, _, j in made if key in kept)
+    spent += sum(rec.spent_j(t) for t in twin.get_trials(deepcopy=False) if SPREAD_OF in t.user_attrs)
     for key, tid, reused, _ in made:  # a kept run served a training that a closed candidate made: it trains
         owner = trainer.get((tid, key[1])) if reused and key in kept else None
         if owner is not None and owner[0] not in kept:

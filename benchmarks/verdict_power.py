@@ -14,6 +14,10 @@ study). The verdicts come from the library's own `decide` / `sequential`, not a 
 
     python -m benchmarks.verdict_power --studies 1000 --out benchmarks/results/verdict_power.csv
     python -m benchmarks.verdict_power --studies 1000 --k-max 6 --rho 1 2 3 --out benchmarks/results/verdict_power_rho.csv
+    python -m benchmarks.verdict_power --spread --studies 4000 --k-max 3 6 --out benchmarks/results/verdict_power_spread.csv
+
+`--spread` puts the search's screen in front of the confirmation (`search_spread`) and compares the confirmation
+with the search's models served on the test split for the F1 spread and without, on the same draws.
 """
 
 from __future__ import annotations
@@ -112,6 +116,74 @@ def simulate(truths: list[tuple[float, ...]], own_sd: float, studies: int, k_fir
             "old_false_any": any_false_old / studies, "new_seeds_mean": statistics.fmean(used)}
 
 
+def search_spread(w: World, search_seeds: int = 4, re_measure: int = rec.RE_MEASURE_RUNS
+                  ) -> tuple[set[int], dict[int, dict[int, rec.RunMeasure]]]:
+    """The search before the confirmation, in its worst case for the spread: the baseline at `search_seeds` seeds on
+    validation (the noise floor), each training family screened by the library's own `NoiseFloor.judge` on its
+    validation runs (at the floor's first seed, re-measured at the next ones while the screen asks), and the
+    models it trained served on the test split. A model's own noise is drawn once and is the same on both splits
+    (validation and test scores of one model perfectly correlated: the selection on validation reaches the test
+    runs whole). Returns the families the screen passed and the spread runs ({key: {seed: run}}, keyed as `decide`
+    takes them: -1 the baseline), at seeds -1, -2, ... (disjoint from the confirmation's)."""
+    seeds = [-1 - i for i in range(search_seeds)]
+    fx = {s: (w.rng.gauss(0, SEED_SD), w.rng.gauss(0, ENERGY_SEED_SD)) for s in seeds}
+
+    def run(ret: float, sav: float, seed: int, key: int) -> rec.RunMeasure:
+        a, b = fx[seed]
+        joules = 1000.0 * (1 - sav) * math.exp(b + w.rng.gauss(0, ENERGY_SD))
+        return rec.RunMeasure(seed, joules, BASE_F1 * ret + a + w.rng.gauss(0, w.own_sd), training=f"s{key}{seed}",
+                              reused=True)
+
+    floor_runs = {s: run(1.0, 0.0, s, -1) for s in seeds}
+    floor = rec.floor_of(floor_runs.values(), FLOOR)
+    heads = {}
+    for c, truth in enumerate(w.truths):
+        heads.setdefault(truth[2] if len(truth) > 2 else c, c)
+    measured: dict[int, dict[int, rec.RunMeasure]] = {-1: floor_runs}
+    passed: set[int] = set()
+    for family, c in heads.items():
+        ret, sav = w.truths[c][:2]
+        runs = [run(ret, sav, seeds[0], family)]
+        while True:
+            pool = rec.two_way(rec.cells_of({**{k: list(v.values()) for k, v in measured.items()}, family: runs}))
+            verdict = floor.judge(runs, re_measure, pool)
+            if not verdict.needs_more_seeds:
+                break
+            runs.append(run(ret, sav, seeds[len(runs)], family))
+        measured[family] = {r.seed: r for r in runs}
+        if verdict.feasible:
+            passed.add(family)
+    return passed, {k: v for k, v in measured.items() if len(v) >= 2}
+
+
+def simulate_spread(truths: list[tuple[float, ...]], own_sd: float, studies: int, k_first: int, k_max: int,
+                    seed: int) -> dict[str, float]:
+    """Candidate 0's recommendation rate among the studies whose screen passed its family, with the search's models
+    served on the test split for the spread (`search_spread`) and without, on the same draws."""
+    rng = random.Random(seed)
+    passes, with_rec, without_rec, with_seeds, without_seeds, spread_runs = 0, 0, 0, [], [], []
+    for _ in range(studies):
+        w = World(truths, own_sd, rng)
+        passed, spread = search_spread(w)
+        cands = [c for c, t in enumerate(truths) if (t[2] if len(t) > 2 else c) in passed]
+        if 0 not in cands:
+            continue
+        passes += 1
+        seeds = list(range(100, 100 + k_max))
+        a, looks_a = rec.sequential(w.measure, w.runs, cands, seeds, k_first, k_max, FLOOR, spread=spread)
+        b, looks_b = rec.sequential(w.measure, w.runs, cands, seeds, k_first, k_max, FLOOR)
+        with_rec += a[0].recommended
+        without_rec += b[0].recommended
+        with_seeds.append(max(looks_a))
+        without_seeds.append(max(looks_b))
+        spread_runs.append(sum(len(v) for v in spread.values()))
+    n = max(passes, 1)
+    return {"screen_pass": passes / studies, "passed": passes, "with_spread_rate": with_rec / n,
+            "without_spread_rate": without_rec / n, "with_spread_seeds_mean": statistics.fmean(with_seeds or [0]),
+            "without_spread_seeds_mean": statistics.fmean(without_seeds or [0]),
+            "spread_runs_mean": statistics.fmean(spread_runs or [0])}
+
+
 def wilson(k: float, n: int) -> tuple[float, float]:
     """95% Wilson score interval of a binomial rate (statsmodels)."""
     from statsmodels.stats.proportion import proportion_confint
@@ -134,6 +206,16 @@ SCENARIOS = [  # (name, truths of the candidates; candidate 0 is the one reporte
 ]
 
 
+def write(rows: list[dict], out: Path) -> int:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--studies", type=int, default=1000)
@@ -143,8 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rho", type=float, nargs="+", default=[rec.SPENDING_RHO],
                     help="alpha-spending exponents to compare (default: the shipped one)")
+    ap.add_argument("--spread", action="store_true",
+                    help="simulate the search's screen too and compare the confirmation with the search's models "
+                         "served on the test split for the spread and without (rates among studies the screen passed)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/verdict_power.csv"))
     args = ap.parse_args(argv)
+    if args.spread:
+        return main_spread(args)
     rows = []
     started = time.perf_counter()
     cells = [(s, sd, k, rho) for rho in args.rho for s in SCENARIOS for sd in args.own_sd for k in args.k_max]
@@ -162,13 +249,27 @@ def main(argv: list[str] | None = None) -> int:
         left = (time.perf_counter() - started) / (i + 1) * (len(cells) - i - 1)
         print(f"[{i + 1}/{len(cells)}] {name} sd {sd} K {k} ρ {rho:g}: new {res['new_rate']:.3f} (seeds "
               f"{res['new_seeds_mean']:.2f}), old {res['old_rate']:.3f} · {left:.0f} s left", file=sys.stderr)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    print(f"wrote {args.out}", file=sys.stderr)
-    return 0
+    return write(rows, args.out)
+
+
+def main_spread(args: argparse.Namespace) -> int:
+    rows = []
+    started = time.perf_counter()
+    cells = [(s, sd, k) for s in SCENARIOS for sd in args.own_sd for k in args.k_max]
+    for i, ((name, truths), sd, k) in enumerate(cells):
+        res = simulate_spread(truths, sd, args.studies, min(args.k_first, k), k, args.seed + i)
+        row = {"scenario": name, "own_f1_sd": sd, "k": k, "studies": args.studies,
+               **{k2: round(v, 4) for k2, v in res.items()}}
+        for key in ("with_spread_rate", "without_spread_rate"):
+            lo, hi = wilson(res[key], res["passed"]) if res["passed"] else (math.nan, math.nan)
+            row[key + "_ci"] = f"[{lo:.3f}, {hi:.3f}]"
+        rows.append(row)
+        left = (time.perf_counter() - started) / (i + 1) * (len(cells) - i - 1)
+        print(f"[{i + 1}/{len(cells)}] {name} sd {sd} K {k}: screen {res['screen_pass']:.3f}, with spread "
+              f"{res['with_spread_rate']:.3f} ({res['with_spread_seeds_mean']:.2f} seeds), without "
+              f"{res['without_spread_rate']:.3f} ({res['without_spread_seeds_mean']:.2f}) · {left:.0f} s left",
+              file=sys.stderr)
+    return write(rows, args.out)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-MAX_MODELS = 8  # the baseline's seeds and the last few runs: what the strategies serve again
+MAX_MODELS = 16  # the baseline's seeds and the search's runs: what the strategies and the confirmation serve again
 MAX_BYTES = 4 * 2**30
 REUSED_PHASES = ("model", "training")  # carried at their recorded cost by a run that serves a kept model
 

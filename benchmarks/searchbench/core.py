@@ -226,5 +226,5 @@ def sim_study(sim: Any, task: str, strategy: str, budget: int, rep: int, *, conf
     if confirm and rec.pareto_trials(ctx.study):
         confirmed = confirm_pareto(ctx)
         twin = confirm_study(ctx.study, create=False)
-        confirm_j = sum(t.values[0] for t in twin.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        confirm_j = sum(rec.spent_j(t) for t in twin.get_trials(deepcopy=False))  # spent: a served run's inference
     return score_study(ctx.study, strategy, budget, rep, sim.truth, confirmed, confirm_j)

@@ -269,6 +269,8 @@ def test_noise(journals: list[Path]) -> dict[str, Any]:
                 continue
             twin = optuna.load_study(study_name=summary.study_name, storage=storage)
             for t in twin.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+                if "confirm_of" not in t.user_attrs:
+                    continue  # a search model served for the spread alone, at a search seed
                 key = (str(journal), json.dumps(t.user_attrs["greenknobs.config"], sort_keys=True))
                 by_config.setdefault(key, []).append(
                     gk_noise.RunMeasure(int(t.user_attrs["confirm_seed"]), float(t.values[0]), float(t.values[1])))

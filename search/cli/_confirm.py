@@ -24,6 +24,10 @@ def progress_line(t) -> None:
     what = (f"{ua.get('energy_j', 0):,.1f} J ({ua.get('energy_source')}), {ua.get('f1_kind', '')} F1 "
             f"{ua.get('f1', 0):.4f} (test)" if t.state.name == "COMPLETE"
             else f"{t.state.name}: {ua.get('fail_reason', '')}")
+    if "spread_of" in ua:
+        print(f"confirm: trial {ua['spread_of']}'s kept model of search seed {ua.get('confirm_seed')} on the test "
+              f"split, for the spread alone: {what}", file=sys.stderr, flush=True)
+        return
     print(f"confirm: trial {ua.get('confirm_of')} at seed {ua.get('confirm_seed')} on the test split: {what}",
           file=sys.stderr, flush=True)
 

@@ -19,7 +19,9 @@ adds degrees of freedom (`Spread`, `two_way`).
   or below SCREEN_ALPHA however many looks it takes.
 - **Confirmation (test split), the verdict.** The candidates and the baseline run at fresh seeds, seed-major. For each
   candidate two one-sided Student-t tests on the paired differences, with the variance pooled over every candidate
-  and seed of the confirmation (two-way residuals): retention above the floor (H0: μ_c ≤ r·μ_b) and a saving above
+  and seed of the confirmation (two-way residuals) and over the search's trained models of the baseline and the
+  candidates, served again on the test split at their own seeds (a block of its own, for the spread alone:
+  `pooled_spreads`): retention above the floor (H0: μ_c ≤ r·μ_b) and a saving above
   0 (H0: m_c ≥ m_b). Its p-value is the larger of the two (an intersection-union test: recommending needs both).
   The looks spend α by a Kim–DeMets power function (`alpha_spent`), and one graphical procedure (`graph_test`)
   runs over the candidates with each one's p-values across the looks combined by Bonferroni: Holm's across training
@@ -118,6 +120,11 @@ class Spread:
     dof: int
     configurations: int  # how many configurations shared seeds to give it
     pooled: bool = True  # False: the floor's prior (unpaired spread)
+    energy_dof: int | None = None  # of log_energy_sd, where it comes from fewer runs than the F1's (None: dof)
+
+    @property
+    def e_dof(self) -> int:
+        return self.dof if self.energy_dof is None else self.energy_dof
 
     def f1_diff_sd(self, min_retention: float) -> float:
         """sd of one paired F1_c(s) − r·F1_b(s): both runs' own noise and the (1 − r) share of the seed's."""
@@ -226,11 +233,23 @@ def training_families(runs_by_config: Mapping[Hashable, Iterable[RunMeasure]]) -
     return {c: root(c) for c in runs_by_config}
 
 
-def pooled_spreads(runs_by_config: Mapping[Hashable, Iterable[RunMeasure]]) -> Pools:
+def pooled_spreads(runs_by_config: Mapping[Hashable, Iterable[RunMeasure]],
+                   spread: Mapping[Hashable, Iterable[RunMeasure]] | None = None) -> Pools:
     """`Pools` of these runs. Trained pool: training families (`training_families`) as rows and seeds as blocks,
     one trained run per family and seed, so that a family whose members took turns to train at its seeds still
     counts as one row measured at every seed (labelled by configuration, each turn would be a row of its own and
-    give no degree of freedom). Shared pool: configurations as rows, trainings as blocks."""
+    give no degree of freedom). Shared pool: configurations as rows, trainings as blocks.
+
+    `spread`: runs on the same split of models trained at *other* seeds (the search's, served again on the test
+    split: `confirm_pareto`), for the trained pool's F1 spread alone. They enter as a block of their own, with their
+    own configuration and seed effects, so that only their residuals count: the search chose the candidates on those
+    models' validation scores, and where it chose on a mean (F1 near the floor is passed on its mean over the seeds)
+    the residuals of the normal model are untouched, since a sample's residuals are independent of its mean. The
+    energy spread keeps the runs' own pool (`Spread.energy_dof`): the screen passes a saving on its t statistic,
+    which selects small energy residuals, and a served run's training joules are the search run's own reading.
+    benchmarks/verdict_power.py (`--spread`) simulates the selection with a model's validation and test scores the
+    same (benchmarks/README.md: with the energy pooled too, a candidate that saved nothing was recommended about
+    7 times as often). A run at a seed the runs themselves have is left out."""
     runs = {c: list(rs) for c, rs in runs_by_config.items()}
     family = training_families(runs)
     trained_runs: dict[Hashable, list[RunMeasure]] = {}
@@ -241,7 +260,22 @@ def pooled_spreads(runs_by_config: Mapping[Hashable, Iterable[RunMeasure]]) -> P
                 continue  # a served run, or a second training of the family at a seed it has: not a new pair
             seen.add((family[c], r.seed))
             trained_runs.setdefault(family[c], []).append(r)
-    trained = two_way(cells_of(trained_runs))
+    cells = cells_of(trained_runs)
+    own = two_way(cells)
+    if spread and own is not None:
+        own_seeds = {r.seed for rs in runs.values() for r in rs}
+        extra = {c: [r for r in rs if r.seed not in own_seeds] for c, rs in spread.items()}
+        kin = training_families(extra)
+        rows: dict[Hashable, list[RunMeasure]] = {}
+        for c, rs in extra.items():
+            for r in rs:
+                if (kin[c], r.seed) not in seen:  # one model per family and seed: served again, it pairs nothing new
+                    seen.add((kin[c], r.seed))
+                    rows.setdefault(("spread", kin[c]), []).append(r)
+        both = two_way(cells + cells_of(rows))
+        if both is not None and both.dof > own.dof:
+            own = replace(both, log_energy_sd=own.log_energy_sd, energy_dof=own.dof)
+    trained = own
     counts: dict[str, int] = {}
     for rs in runs.values():
         for r in rs:
@@ -547,6 +581,7 @@ class _Test:
     dof: int
     p_f: float
     p_e: float
+    dof_e: int
 
     @property
     def p(self) -> float:
@@ -558,7 +593,7 @@ def _test(cand: Mapping[int, RunMeasure], base: Mapping[int, RunMeasure], seeds:
     from scipy import stats
 
     both = [s for s in seeds if s in cand and s in base]
-    if not both or spread is None or spread.dof < 1:
+    if not both or spread is None or spread.dof < 1 or spread.e_dof < 1:
         return None
     k = len(both)
     d_f = statistics.fmean(cand[s].f1 - r * base[s].f1 for s in both)
@@ -566,8 +601,8 @@ def _test(cand: Mapping[int, RunMeasure], base: Mapping[int, RunMeasure], seeds:
     se_f = spread.f1_diff_sd(r) / math.sqrt(k)
     se_e = spread.log_ratio_sd() / math.sqrt(k)
     p_f = float(stats.t.sf(d_f / se_f, spread.dof)) if se_f > 0 else (0.0 if d_f > 0 else 1.0)
-    p_e = float(stats.t.cdf(d_e / se_e, spread.dof)) if se_e > 0 else (0.0 if d_e < 0 else 1.0)
-    return _Test(d_f, d_e, se_f, se_e, spread.dof, p_f, p_e)
+    p_e = float(stats.t.cdf(d_e / se_e, spread.e_dof)) if se_e > 0 else (0.0 if d_e < 0 else 1.0)
+    return _Test(d_f, d_e, se_f, se_e, spread.dof, p_f, p_e, spread.e_dof)
 
 
 def holm(p_values: Mapping[int, float], alpha: float) -> set[int]:
@@ -647,7 +682,8 @@ def family_graph(order: Sequence[Hashable], family: Mapping[Hashable, Hashable]
 
 def decide(candidates: Mapping[int, Mapping[int, RunMeasure]], baseline: Mapping[int, RunMeasure],
            min_retention: float, seeds: Sequence[int], looks: Sequence[int] | None = None, k_max: int | None = None,
-           alpha: float = ALPHA, rho: float = SPENDING_RHO) -> dict[int, Paired]:
+           alpha: float = ALPHA, rho: float = SPENDING_RHO,
+           spread: Mapping[Hashable, Mapping[int, RunMeasure]] | None = None) -> dict[int, Paired]:
     """The confirmation's verdicts, replayed look by look.
 
     `seeds`: the confirmation's seeds in the order they were run; `looks`: how many of them each look had (default:
@@ -658,7 +694,8 @@ def decide(candidates: Mapping[int, Mapping[int, RunMeasure]], baseline: Mapping
     the candidates with the looks' α (`graph_test`, `family_graph`: Holm's across training families, a fixed
     sequence within one, in the order given: the cheapest on validation first), each candidate's p-values over the
     looks combined by Bonferroni; a candidate is recommended at the first look where its p-value is within its
-    share of that look's α."""
+    share of that look's α. `spread`: {configuration: {seed: run}} of models trained at other seeds, for the trained
+    pool's spread alone (`pooled_spreads`)."""
     seeds = list(seeds)
     r = min_retention
     if looks is None:
@@ -673,7 +710,7 @@ def decide(candidates: Mapping[int, Mapping[int, RunMeasure]], baseline: Mapping
         upto = seeds[:n]
         runs = {"baseline": [baseline[s] for s in upto if s in baseline]}
         runs.update({c: [runs_c[s] for s in upto if s in runs_c] for c, runs_c in candidates.items()})
-        pools = pooled_spreads(runs)
+        pools = pooled_spreads(runs, {c: list(rs.values()) for c, rs in (spread or {}).items()})
         base_upto = {s: baseline[s] for s in upto if s in baseline}
         tests = {c: _test(candidates[c], baseline, upto, pools.between(runs[c], base_upto), r) for c in candidates}
         p = {c: (1.0 if t is None or base_bad or any(candidates[c][s].degenerate for s in upto if s in candidates[c])
@@ -736,8 +773,7 @@ def _paired(c: int, cand: Mapping[int, RunMeasure], base: Mapping[int, RunMeasur
     c_runs, b_runs = [cand[s] for s in both], [base[s] for s in both]
     base_f1 = statistics.fmean(y.f1 for y in b_runs)
     if test is not None:
-        q = t_quantile(test.dof)
-        hf, he = q * test.se_f, q * test.se_e
+        hf, he = t_quantile(test.dof) * test.se_f, t_quantile(test.dof_e) * test.se_e
         saving = Interval(1 - math.exp(test.d_e), 1 - math.exp(test.d_e + he), 1 - math.exp(test.d_e - he),
                           test.se_e * math.sqrt(len(both)))
         ret = r + test.d_f / base_f1 if base_f1 > 0 else 0.0
@@ -751,7 +787,7 @@ def _paired(c: int, cand: Mapping[int, RunMeasure], base: Mapping[int, RunMeasur
     loaded = sum(1 for x in c_runs + b_runs if x.foreign_load is not None and x.foreign_load > LOAD_FLAG)
     p_text = "" if test is None or level is None else (
         f"one-sided p = {test.p:.4f} (retention {test.p_f:.4f}, saving {test.p_e:.4f}) against {level:.4f}, "
-        f"{test.dof} pooled degrees of freedom")
+        f"{test.dof} pooled degrees of freedom" + ("" if test.dof_e == test.dof else f" ({test.dof_e} for energy)"))
     if base_bad:
         decided, why = "not recommended", "the baseline is degenerate on the test split: no share of its F1 means anything"
     elif degenerate:
@@ -812,7 +848,8 @@ def interval_text(iv: Interval, kind: str) -> str:
 
 def sequential(measure: Any, runs: Any, candidates: Sequence[int], seeds: Sequence[int], k_first: int, k_last: int,
                min_retention: float, k_max: int | None = None, looks: Sequence[int] = (),
-               rho: float = SPENDING_RHO) -> tuple[dict[int, Paired], list[int]]:
+               rho: float = SPENDING_RHO, spread: Mapping[Hashable, Mapping[int, RunMeasure]] | None = None
+               ) -> tuple[dict[int, Paired], list[int]]:
     """The confirmation in stages, seed-major: the baseline and every candidate at the first `k_first` seeds and a
     look; then, for the candidates still open, the baseline and them at the seeds up to `k_last` and a second look.
     A look is made only at a seed count no earlier look had, so a resumed confirmation repeats none and `confirm
@@ -820,7 +857,8 @@ def sequential(measure: Any, runs: Any, candidates: Sequence[int], seeds: Sequen
 
     `measure(seed, targets)` runs what is missing of (None = the baseline, candidate numbers) at `seed`, in that
     order; `runs()` returns ({candidate: {seed: RunMeasure}}, {seed: baseline run}); `k_max` is the spending
-    function's horizon (the study's planned K_max; `k_last` by default). Returns the verdicts and the looks."""
+    function's horizon (the study's planned K_max; `k_last` by default); `spread` as `decide` takes it. Returns the
+    verdicts and the looks."""
     k_max = k_max or k_last
     looks = list(looks)
     k_last = min(k_last, len(seeds))
@@ -829,13 +867,13 @@ def sequential(measure: Any, runs: Any, candidates: Sequence[int], seeds: Sequen
         measure(seed, [None, *candidates])
     if not looks or looks[-1] < first:
         looks.append(first)
-    stats = decide(*runs(), min_retention, seeds[:looks[-1]], looks, k_max, rho=rho)
+    stats = decide(*runs(), min_retention, seeds[:looks[-1]], looks, k_max, rho=rho, spread=spread)
     left = open_candidates(stats)
     if left and k_last > looks[-1]:
         for seed in seeds[looks[-1]:k_last]:
             measure(seed, [None, *left])
         looks.append(k_last)
-        stats = decide(*runs(), min_retention, seeds[:k_last], looks, k_max, rho=rho)
+        stats = decide(*runs(), min_retention, seeds[:k_last], looks, k_max, rho=rho, spread=spread)
     return stats, looks
 
 

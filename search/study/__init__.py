@@ -1,7 +1,8 @@
 """The study engine: study files, storages, the trial objective, workers, lost-trial recovery, confirmation runs."""
 
 from greenknobs.search.study._confirm import (
-    CONFIRMED_ATTR, CONFIRM_OF, CONFIRM_SEED, confirm_pareto, confirm_study, confirmed, measures,
+    CONFIRMED_ATTR, CONFIRM_OF, CONFIRM_SEED, SPREAD_OF, confirm_pareto, confirm_study, confirmed, measures,
+    serve_search_models, spread_measures,
 )
 from greenknobs.search.study._duplicates import ASK_AGAIN, AskAgain, claim
 from greenknobs.search.study._notes import NoteWriter
@@ -23,9 +24,9 @@ from greenknobs.search.study._workers import (
 __all__ = [
     "ASK_AGAIN", "AskAgain", "CONFIRMED_ATTR", "CONFIRM_OF", "CONFIRM_SEED", "DEFAULT_SAMPLER", "HOST", "NoteWriter",
     "Objective",
-    "Outcome", "PID", "PID_STARTED", "ProgressPrinter", "RETRY_OF", "StudyContext", "StudyPowerJournal", "StudySpec",
+    "Outcome", "PID", "PID_STARTED", "ProgressPrinter", "RETRY_OF", "SPREAD_OF", "StudyContext", "StudyPowerJournal", "StudySpec",
     "check_shared_storage", "claim", "confirm_pareto", "confirm_study", "confirmed",
     "ensure_baseline", "finished_count", "guard", "heartbeat_for", "joined_as_worker", "load_spec", "load_study",
     "measures", "open_storage", "open_study", "record_key", "redact", "restore_left_caps", "retry_lost", "run",
-    "run_study", "run_trial", "sigterm_interrupts", "stamp", "still_running", "this_host", "worker_of",
+    "run_study", "run_trial", "serve_search_models", "sigterm_interrupts", "spread_measures", "stamp", "still_running", "this_host", "worker_of",
 ]

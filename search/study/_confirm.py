@@ -32,6 +32,7 @@ from greenknobs.search.study._load import ForeignLoad
 
 CONFIRM_OF = "confirm_of"
 CONFIRM_SEED = "confirm_seed"
+SPREAD_OF = "spread_of"  # a search trial's kept model served on the test split at its own search seed: spread only
 FOREIGN_LOAD = "foreign_load"  # other processes' share of the CPUs during the run (study/_load.py)
 CONFIRMED_ATTR = "greenknobs.confirmed"  # search-study record: {"trials": {"<n>": Paired}, "baseline": n, "seeds": [...]}
 
@@ -60,21 +61,80 @@ def confirm_study(study: optuna.Study, create: bool = True, notes: Any = None) -
     return twin
 
 
-def measures(twin: optuna.Study | None) -> dict[int, dict[int, rec.RunMeasure]]:
-    """{search trial number: {seed: its test-split run}} from the twin's complete trials."""
+def measures(twin: optuna.Study | None, of: str = CONFIRM_OF) -> dict[int, dict[int, rec.RunMeasure]]:
+    """{search trial number: {seed: its test-split run}} from the twin's complete trials: the confirmation's runs,
+    or with `of` = SPREAD_OF the search's kept models served for the spread (`spread_measures`)."""
     out: dict[int, dict[int, rec.RunMeasure]] = {}
     if twin is None:
         return out
     for t in twin.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        if CONFIRM_OF not in t.user_attrs or t.values is None:
+        if of not in t.user_attrs or t.values is None:
             continue
         seed = int(t.user_attrs[CONFIRM_SEED])
         result = t.user_attrs.get(rec.RESULT, {})
-        out.setdefault(int(t.user_attrs[CONFIRM_OF]), {}).setdefault(
+        out.setdefault(int(t.user_attrs[of]), {}).setdefault(
             seed, rec.RunMeasure(seed, float(t.values[0]), float(t.values[1]),
                                    bool(t.user_attrs.get("degenerate", False)), t.user_attrs.get(FOREIGN_LOAD),
                                    result.get("training_id", ""), bool(result.get("reused_training"))))
     return out
+
+
+def spread_measures(twin: optuna.Study | None) -> dict[int, dict[int, rec.RunMeasure]]:
+    """{search trial number: {search seed: its kept model's test-split run}}: the runs `serve_search_models` made."""
+    return measures(twin, SPREAD_OF)
+
+
+def serve_search_models(ctx: Any, twin: optuna.Study, on_run: Callable[[FrozenTrial], None] | None = None) -> int:
+    """Serve the search's trained models on the test split, at the seeds they were trained at, for the confirmation's
+    spread alone (records/_noise.py, `pooled_spreads`): the baseline's and those of every search trial trained at two
+    or more seeds, each model once, and only where the process still keeps it (`Pipeline.has_trained`: a run here
+    never trains). Each costs one inference pass on the test split; a configuration measured at one seed would
+    add no degree of freedom and is left out. Returns how many ran."""
+    study, scope = ctx.study, ctx.spec.reuse_scope
+    if scope is None:
+        return 0
+    have = {(int(t.user_attrs[SPREAD_OF]), int(t.user_attrs[CONFIRM_SEED])) for t in twin.get_trials(deepcopy=False)
+            if SPREAD_OF in t.user_attrs}
+    served: set[str] = set()
+    todo: list[tuple[FrozenTrial, int]] = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if rec.role_of(t) not in ("baseline", "search", "repeat") or rec.CONFIG not in t.user_attrs:
+            continue
+        config = t.user_attrs[rec.CONFIG]
+        seeds = sorted({r.seed for r in rec.runs_of(t)})
+        kept = [s for s in seeds if ctx.pipeline.has_trained(config, s, scope)
+                and ctx.pipeline.training_identity(config, s, scope) not in served]
+        if len(kept) < 2:
+            continue
+        for s in kept:
+            served.add(ctx.pipeline.training_identity(config, s, scope))
+            if (t.number, s) not in have:
+                todo.append((t, s))
+    pipeline = ctx.pipeline.for_split("test")
+    ran = 0
+    for target, seed in todo:
+        config = target.user_attrs[rec.CONFIG]
+        if not pipeline.has_trained(config, seed, scope):
+            continue  # no longer kept: serving it would train it
+        try:
+            with ForeignLoad() as load:
+                result = pipeline.run(config, seed=seed, reuse=scope,
+                                      label=f"spread run of trial {target.number} at search seed {seed}")
+        except Exception:  # a spread run that fails costs the verdict some degrees of freedom, nothing else
+            continue
+        attrs = {rec.ROLE: "spread", SPREAD_OF: target.number, CONFIRM_SEED: seed, rec.RESULT: result.to_dict(),
+                 "energy_j_spent": result.spent_j, rec.TRAINING_RUNS: int(result.trained),
+                 **{key: getattr(result, key) for key in ("energy_j", "energy_source", "f1", "f1_kind", "degenerate",
+                                                          "seed", "eval_split")}}
+        if load.share is not None:
+            attrs[FOREIGN_LOAD] = round(load.share, 4)
+        frozen = optuna.trial.create_trial(params=dict(target.params), distributions=dict(target.distributions),
+                                           values=[result.energy_j, result.f1], user_attrs=attrs)
+        twin.add_trial(frozen)
+        ran += 1
+        if on_run:
+            on_run(twin.get_trials(deepcopy=False)[-1])
+    return ran
 
 
 def queue_missing(twin: optuna.Study, targets: list[FrozenTrial], seeds: list[int]) -> int:
@@ -150,7 +210,8 @@ def summarise(study: optuna.Study, twin: optuna.Study | None, seeds: list[int], 
     runs = measures(twin)
     retention = rec.min_f1_retention(study) or 0.95
     cands = {t.number: runs.get(t.number, {}) for t in rec.candidate_trials(study)}
-    out = rec.decide_verdicts(cands, runs.get(base.number, {}), retention, seeds, looks, k_max) if cands else {}
+    out = rec.decide_verdicts(cands, runs.get(base.number, {}), retention, seeds, looks, k_max,
+                              spread=spread_measures(twin)) if cands else {}
     rec.set_study_record(study, CONFIRMED_ATTR, {"trials": {str(k): v.to_dict() for k, v in out.items()},
                                                  "baseline": base.number, "seeds": list(seeds), "looks": looks,
                                                  "k_max": k_max, "alpha": rec.ALPHA})
@@ -220,8 +281,10 @@ def confirm_pareto(ctx: Any, repeats: int | None = None,
     stored = rec.study_record(study, CONFIRMED_ATTR, {})
     looks = [n for n in stored.get("looks", []) if n <= len(seeds)] if stored.get("seeds") == seeds[:len(
         stored.get("seeds", []))] else []
+    if not looks:  # before the first look, while the search's models are still kept
+        serve_search_models(ctx, twin, on_run)
     _, looks = rec.sequential(measure, runs, [t.number for t in candidates], seeds, k_first, k_last,
-                                rec.min_f1_retention(study) or 0.95, k_max, looks)
+                                rec.min_f1_retention(study) or 0.95, k_max, looks, spread=spread_measures(twin))
     done = max(looks)
     stats = summarise(study, twin, seeds[:done], looks, k_max)
     ctx.notes.candidates(study, stats)

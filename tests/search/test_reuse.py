@@ -84,6 +84,8 @@ def test_confirmation_candidates_that_serve_alike_share_a_training_at_each_seed(
     base = rec.baseline_trial(ctx.study).number
     by_seed: dict[int, dict[int, int]] = {}
     for t in twin.get_trials(states=(TrialState.COMPLETE,)):
+        if "confirm_of" not in t.user_attrs:
+            continue  # a search model served for the spread alone
         by_seed.setdefault(t.user_attrs["confirm_seed"], {})[t.user_attrs["confirm_of"]] = t.user_attrs[rec.TRAINING_RUNS]
     pairs = {s: d for s, d in by_seed.items() if base in d and served.number in d}
     assert len(pairs) >= 3

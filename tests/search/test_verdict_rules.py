@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 import pytest
 from optuna.trial import TrialState
@@ -105,6 +106,32 @@ def test_a_second_near_floor_trial_is_judged_paired_on_noise_the_first_one_measu
     assert first.user_attrs["runs"] == 3 and v1["paired"] and v1["dof"] == 3 - 1  # its own re-measurements only
     assert v2["paired"] and v2["dof"] > second.user_attrs["runs"] - 1  # more than its own: the first one's too
     assert rec.study_spread(ctx.study).dof == (3 - 1) + (second.user_attrs["runs"] - 1)
+
+
+def test_the_confirmation_serves_the_searchs_kept_models_on_test_for_its_spread(tmp_path):
+    from greenknobs.search.study import SPREAD_OF, confirm_pareto, confirm_study, measures, spread_measures
+
+    near = level(padding="dynamic")
+    task = Task(effects={near: (0.6, -0.01)}, f1_sd=0.01)
+    ctx = run_simulated(tmp_path, task, n_trials=6, enqueue=[dict(near)], baseline_repeats=4)
+    trial = next(t for t in ctx.study.get_trials(states=(TrialState.COMPLETE,)) if rec.role_of(t) == "search")
+    assert trial.user_attrs["runs"] >= 2  # re-measured near the floor: a configuration at two or more seeds
+    stats = confirm_pareto(ctx)
+    twin = confirm_study(ctx.study, create=False)
+    spread = spread_measures(twin)
+    base = rec.baseline_trial(ctx.study).number
+    assert sorted(spread[base]) == ctx.spec.baseline_seeds  # the floor's models, at their own seeds
+    assert sorted(spread[trial.number]) == sorted(r.seed for r in rec.runs_of(trial))
+    runs = [t for t in twin.get_trials() if SPREAD_OF in t.user_attrs]
+    assert runs and all(t.user_attrs[rec.TRAINING_RUNS] == 0 and t.user_attrs["eval_split"] == "test" for t in runs)
+    confirm = measures(twin)
+    assert not {s for by in confirm.values() for s in by} & {s for by in spread.values() for s in by}
+    # the verdict's degrees of freedom are the confirmation's own pairs and the spread runs' residuals
+    seeds = sorted({s for by in confirm.values() for s in by})[:3]
+    own = rec.pooled_spreads({n: [by[s] for s in seeds if s in by] for n, by in confirm.items()}).trained.dof
+    v = stats[trial.number]
+    b, t = len(spread[base]), len(spread[trial.number])
+    assert v.dof == own + (b + t) - (2 + b - 1) > own  # the block: its runs less 2 configuration and b seed effects
 
 
 # -- the confirmation ----------------------------------------------------------------------------------------------
@@ -245,6 +272,52 @@ def test_a_family_whose_members_take_turns_to_train_pools_as_one_row():
     assert by_candidate.dof == 1
 
 
+def _spread_world(seed: int = 3, sd: float = 0.012):
+    """The baseline and one candidate at 3 confirmation seeds (10-12), and the search's models of both served on the
+    test split at search seeds 0-3 (the candidate at 3 of them): the same noise model, a seed effect every
+    configuration shares."""
+    rng = random.Random(seed)
+
+    def run(ret: float, sav: float, s: int, a: float, tag: str, reused: bool = False) -> rec.RunMeasure:
+        return RM(s, 100 * (1 - sav) * math.exp(rng.gauss(0, 0.05)), 0.6 * ret + a + rng.gauss(0, sd),
+                  training=f"{tag}{s}", reused=reused)
+
+    fx = {s: rng.gauss(0, 0.02) for s in range(20)}
+    base = {s: run(1.0, 0.0, s, fx[s], "b") for s in (10, 11, 12)}
+    cand = {s: run(1.0, 0.4, s, fx[s], "c") for s in (10, 11, 12)}
+    spread = {"b": {s: run(1.0, 0.0, s, fx[s], "sb", True) for s in range(4)},
+              1: {s: run(1.0, 0.4, s, fx[s], "sc", True) for s in range(3)}}
+    return base, cand, spread
+
+
+def test_the_searchs_models_served_on_test_add_their_residuals_to_the_trained_pool():
+    base, cand, spread = _spread_world()
+    runs = {"base": list(base.values()), 1: list(cand.values())}
+    alone = rec.pooled_spreads(runs).trained
+    pooled = rec.pooled_spreads(runs, {k: list(v.values()) for k, v in spread.items()}).trained
+    assert alone.dof == 2  # (2 − 1)(3 − 1): the confirmation's own pairs
+    assert pooled.dof == 2 + 2  # + 7 runs − (2 configurations + 4 seeds − 1): their own block, own effects
+    # for the F1 alone: the energy spread stays the confirmation's own (the screen selects savings on their t)
+    assert pooled.e_dof == 2 and pooled.log_energy_sd == alone.log_energy_sd and pooled.f1_sd != alone.f1_sd
+    # a second model of one family at a seed, or a run at a confirmation seed, adds nothing
+    twice = {**{k: list(v.values()) for k, v in spread.items()}, "again": [RM(0, 60.0, 0.61, training="sc0")],
+             "late": [RM(10, 60.0, 0.61, training="sc10")]}
+    assert rec.pooled_spreads(runs, twice).trained.dof == 4
+    # their means do not count: moving a whole configuration's spread runs leaves the pool as it was
+    shifted = {"b": list(spread["b"].values()), 1: [replace(r, f1=r.f1 + 0.2) for r in spread[1].values()]}
+    assert rec.pooled_spreads(runs, shifted).trained.f1_sd == pytest.approx(pooled.f1_sd)
+
+
+def test_the_spread_runs_let_the_first_look_decide_what_its_own_pairs_cannot():
+    base, cand, spread = _spread_world(10)  # a world where 2 degrees of freedom leave p = 0.033 > 0.0225
+    seeds = [10, 11, 12]
+    without = rec.decide_verdicts({1: cand}, base, 0.95, seeds, looks=[3], k_max=6)[1]
+    with_spread = rec.decide_verdicts({1: cand}, base, 0.95, seeds, looks=[3], k_max=6, spread=spread)[1]
+    assert without.dof == 2 and with_spread.dof == 4
+    assert not without.recommended and without.decided == "undecided"
+    assert with_spread.recommended
+
+
 def test_alpha_is_spent_over_the_looks_and_never_exceeds_the_study_rate():
     # ρ = 1: the first of two looks at half the seeds spends half of α's main part (records/_noise.py)
     assert rec.look_alphas([3, 6], 6) == pytest.approx([0.9 * 0.05 / 2, 0.9 * 0.05 / 2])
@@ -312,7 +385,8 @@ def test_confirmation_runs_are_seed_major_and_interleaved(staged):
 
     ctx, task, stats = staged
     twin = confirm_study(ctx.study, create=False)
-    order = [(t.user_attrs[CONFIRM_OF], t.user_attrs[CONFIRM_SEED]) for t in sorted(twin.get_trials(), key=lambda t: t.number)]
+    order = [(t.user_attrs[CONFIRM_OF], t.user_attrs[CONFIRM_SEED]) for t in sorted(twin.get_trials(), key=lambda t: t.number)
+             if CONFIRM_OF in t.user_attrs]
     base = rec.baseline_trial(ctx.study).number
     seeds = sorted({s for _, s in order})
     assert [s for _, s in order] == sorted(s for _, s in order)  # seed-major

@@ -148,8 +148,14 @@ def test_confirmation_reruns_candidates_and_the_baseline_on_the_test_split_at_th
     ctx, task, stats, drop, _ = confirmed
     test_calls = [(key, seed) for key, seed, split in task.calls if split == "test"]
     for key in (frozenset(), HALF, drop):
-        assert sorted(s for k, s in test_calls if k == key) == [3, 4, 5]  # fresh seeds, the same for all
-    assert all(split == "validation" for key, seed, split in task.calls if seed < 3)
+        assert sorted(s for k, s in test_calls if k == key and s >= 3) == [3, 4, 5]  # fresh seeds, the same for all
+    # at the search's seeds the test split scores only kept models served again for the spread: nothing trains
+    from greenknobs.search.study import confirm_study, spread_measures
+
+    spread = spread_measures(confirm_study(ctx.study, create=False))
+    served = sorted((seed, key) for key, seed in test_calls if seed < 3)
+    assert served and len(served) == sum(len(by) for by in spread.values())
+    assert all(r.reused for by in spread.values() for r in by.values())
     from greenknobs.search.study import CONFIRMED_ATTR
 
     stored = rec.study_system_attrs(ctx.study)[CONFIRMED_ATTR]  # the verdicts are stored with the study,
