@@ -181,7 +181,8 @@ def confirm_text(study: optuna.Study, stats: dict[int, rec.Paired]) -> str:
     lines = [f"confirmation on the test split: {len(stats)} Pareto candidate(s) and the baseline at paired seeds "
              f"{', '.join(map(str, seeds)) or '(none yet)'} (looks at {', '.join(map(str, looks)) or '-'} seeds); "
              f"{recommended} recommended (one-sided tests of F1 kept above the floor and energy saved above 0, noise "
-             f"pooled over the candidates, Holm across their training families and a fixed sequence within one, a "
+             f"pooled over the candidates (the F1's also over the search's kept models served on the test split), "
+             f"Holm across their training families and a fixed sequence within one, a "
              f"false-recommendation rate of at most "
              f"{100 * rec.ALPHA:g}% per study; 95% intervals)"]
     for number, p in stats.items():

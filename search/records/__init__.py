@@ -17,7 +17,7 @@ from greenknobs.search.records._effects import (
 from greenknobs.search.records._noise import (
     ALPHA, CONFIDENCE, Interval, LOAD_FLAG, MIN_POOLED_DOF, NoiseFloor, Paired, RE_MEASURE_RUNS, RunMeasure, SCREEN_ALPHA,
     SPENDING_RHO,
-    Spread, Verdict, alpha_spent, cells_of, decide as decide_verdicts, family_graph, floor_of, graph_test, holm, interval_text, look_alphas,
+    Spread, Verdict, alpha_spent, cells_of, decide as decide_verdicts, dominated_by, family_graph, floor_of, graph_test, holm, interval_text, look_alphas,
     Pools, open_candidates, paired, pooled_spreads, saving_text, sequential, t_interval, t_upper, training_families, two_way,
 )
 from greenknobs.search.records._optuna import (
@@ -40,7 +40,7 @@ __all__ = [
     "RESULT", "RE_MEASURE_RUNS", "ROLE", "RUNS", "Reference", "RunMeasure", "SCREEN_ALPHA", "SEED", "SPENDING_RHO",
     "SPEC_ATTR", "STOPPED", "Spread", "StopRun", "VERDICT", "Verdict", "alpha_spent", "baseline_config",
     "baseline_trial", "budget_runs", "candidate_trials", "cells_of", "completed", "constraint_values", "curve_of", "decide_stop",
-    "decide_verdicts", "effects_of", "family_graph", "graph_test", "energy_label", "energy_sources", "energy_word", "feasible_of", "floor_of",
+    "decide_verdicts", "dominated_by", "effects_of", "family_graph", "graph_test", "energy_label", "energy_sources", "energy_word", "feasible_of", "floor_of",
     "history_of", "holm", "interval_text", "is_estimated", "is_feasible", "knob_differences", "level_key",
     "look_alphas", "measure_of", "open_candidates", "measured_runs", "metric_names", "min_f1_retention", "noise_floor", "paired",
     "pareto_trials", "phase_of", "Pools", "pooled_spreads", "predicted_saving", "projected_j", "replay", "result_of",

@@ -5,7 +5,9 @@ siblings, `records.candidate_trials`) *and the baseline* on the **test** split a
 (`StudySpec.confirm_seeds`: disjoint from the search's, since a candidate was selected on its search seed), seed-major
 and interleaved. A candidate is **recommended** when both one-sided paired tests pass (F1 kept above the floor,
 energy saved above 0), with the noise pooled over the confirmation, Holm's correction across the candidates'
-training families and a fixed sequence within one (records/_noise.py, `decide`).
+training families and a fixed sequence within one (records/_noise.py, `decide`). Before its first look it serves
+the search's kept models on the test split at their own seeds (`serve_search_models`): inference only, for the
+F1 spread alone.
 
 The runs live in a twin study, `<name>:confirm`, in the same storage: the search study's samplers never see a
 test-split result (the validation split selects, the test split confirms, the two never swap roles), and the

@@ -338,6 +338,21 @@ def test_the_confirmation_goes_on_only_for_what_the_first_look_left_open():
     assert [s for _, s in order] == sorted(s for _, s in order)  # seed-major: every run of a seed before the next
 
 
+def test_a_candidate_a_recommended_one_dominates_is_measured_no_further():
+    # world 0: candidate 0 (keeps 102%, saves 45%) is shown at the first look; 1 (97%, 30%) is open there, and less
+    # on both counts: no more seeds for it, so the baseline is not run again either
+    measure, runs, cand, base, order = _world({0: (1.02, 0.45), 1: (0.97, 0.30)}, own_sd=0.012, seed=0)
+    stats, looks = rec.sequential(measure, runs, [0, 1], list(range(10, 16)), 3, 6, 0.95)
+    assert looks == [3] and sorted(cand[1]) == [10, 11, 12] and sorted(base) == [10, 11, 12]
+    assert stats[0].recommended and rec.dominated_by(stats, 1) == 0
+    assert stats[1].decided == "not recommended" and stats[1].reason.startswith("not measured further: trial 0")
+    assert rec.open_candidates(stats) == []
+    # the same world with the savings swapped: 1 saves more than the recommended one, so it goes on to 6 seeds
+    measure, runs, cand, base, order = _world({0: (1.02, 0.30), 1: (0.97, 0.45)}, own_sd=0.012, seed=0)
+    stats, looks = rec.sequential(measure, runs, [0, 1], list(range(10, 16)), 3, 6, 0.95)
+    assert looks == [3, 6] and stats[0].n == 3 and sorted(cand[1]) == list(range(10, 16))
+
+
 def test_a_resumed_confirmation_repeats_no_look_and_more_seeds_are_one_more_look():
     measure, runs, cand, base, order = _world({0: (0.96, 0.30)}, own_sd=0.012, seed=0)
     stats, looks = rec.sequential(measure, runs, [0], list(range(10, 16)), 3, 6, 0.95)
