@@ -50,9 +50,9 @@ def replay(study: optuna.Study, rho: float = rec.SPENDING_RHO) -> dict[str, Any]
     it recorded, staged by `records.sequential` itself: the first look at its first `confirm_repeats` seeds, the
     candidates still open (and the baseline) on to the planned K_max. F1 on this task is the same at a seed whatever
     the run (the fine-tune is deterministic on the CPU), so the verdicts are those the rule would have reached; the
-    joules are the recorded runs it would have made (a training a closed candidate made for an open sibling is counted whole,
-    its one inference pass included), the search's models served for the spread included. Returns the trials recommended, the seeds used and the confirmation's joules in
-    baseline runs."""
+    joules are the recorded runs it would have made (a training a closed candidate made for an open sibling is
+    counted whole, its one inference pass included), the search's models served for the spread included. Returns
+    the trials recommended, the seeds used and the confirmation's joules in baseline runs."""
     twin = confirm_study(study, create=False)
     stored = rec.study_record(study, CONFIRMED_ATTR, {})
     base = rec.baseline_trial(study)

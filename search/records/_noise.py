@@ -268,10 +268,11 @@ def pooled_spreads(runs_by_config: Mapping[Hashable, Iterable[RunMeasure]],
         extra = {c: [r for r in rs if r.seed not in own_seeds] for c, rs in spread.items()}
         kin = training_families(extra)
         rows: dict[Hashable, list[RunMeasure]] = {}
+        placed: set[tuple[Hashable, int]] = set()
         for c, rs in extra.items():
             for r in rs:
-                if (kin[c], r.seed) not in seen:  # one model per family and seed: served again, it pairs nothing new
-                    seen.add((kin[c], r.seed))
+                if (kin[c], r.seed) not in placed:  # one model per family and seed: served again, it pairs nothing new
+                    placed.add((kin[c], r.seed))
                     rows.setdefault(("spread", kin[c]), []).append(r)
         both = two_way(cells + cells_of(rows))
         if both is not None and both.dof > own.dof:
@@ -706,12 +707,13 @@ def decide(candidates: Mapping[int, Mapping[int, RunMeasure]], baseline: Mapping
     alphas = look_alphas(looks, k_max, alpha, rho)
     base_bad = [s for s in seeds if s in baseline and (baseline[s].degenerate or baseline[s].f1 <= 0)]
     per_look: list[tuple[int, float, dict[int, _Test | None], dict[int, float]]] = []
+    spread_runs = {c: list(rs.values()) for c, rs in (spread or {}).items()}
     runs: dict[Hashable, list[RunMeasure]] = {}
     for n, a in zip(looks, alphas):
         upto = seeds[:n]
         runs = {"baseline": [baseline[s] for s in upto if s in baseline]}
         runs.update({c: [runs_c[s] for s in upto if s in runs_c] for c, runs_c in candidates.items()})
-        pools = pooled_spreads(runs, {c: list(rs.values()) for c, rs in (spread or {}).items()})
+        pools = pooled_spreads(runs, spread_runs)
         base_upto = {s: baseline[s] for s in upto if s in baseline}
         tests = {c: _test(candidates[c], baseline, upto, pools.between(runs[c], base_upto), r) for c in candidates}
         p = {c: (1.0 if t is None or base_bad or any(candidates[c][s].degenerate for s in upto if s in candidates[c])

@@ -24,9 +24,11 @@ from greenknobs.search.study._workers import (
 __all__ = [
     "ASK_AGAIN", "AskAgain", "CONFIRMED_ATTR", "CONFIRM_OF", "CONFIRM_SEED", "DEFAULT_SAMPLER", "HOST", "NoteWriter",
     "Objective",
-    "Outcome", "PID", "PID_STARTED", "ProgressPrinter", "RETRY_OF", "SPREAD_OF", "StudyContext", "StudyPowerJournal", "StudySpec",
+    "Outcome", "PID", "PID_STARTED", "ProgressPrinter", "RETRY_OF", "SPREAD_OF", "StudyContext", "StudyPowerJournal",
+    "StudySpec",
     "check_shared_storage", "claim", "confirm_pareto", "confirm_study", "confirmed",
     "ensure_baseline", "finished_count", "guard", "heartbeat_for", "joined_as_worker", "load_spec", "load_study",
     "measures", "open_storage", "open_study", "record_key", "redact", "restore_left_caps", "retry_lost", "run",
-    "run_study", "run_trial", "serve_search_models", "sigterm_interrupts", "spread_measures", "stamp", "still_running", "this_host", "worker_of",
+    "run_study", "run_trial", "serve_search_models", "sigterm_interrupts", "spread_measures", "stamp", "still_running",
+    "this_host", "worker_of",
 ]

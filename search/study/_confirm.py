@@ -86,6 +86,13 @@ def spread_measures(twin: optuna.Study | None) -> dict[int, dict[int, rec.RunMea
     return measures(twin, SPREAD_OF)
 
 
+def result_attrs(result: Any) -> dict[str, Any]:
+    """What a test-split run stores on its trial in the twin study: its result and the figures people read."""
+    return {rec.RESULT: result.to_dict(), "energy_j_spent": result.spent_j, rec.TRAINING_RUNS: int(result.trained),
+            **{key: getattr(result, key) for key in ("energy_j", "energy_source", "f1", "f1_kind", "degenerate", "seed",
+                                                     "eval_split")}}
+
+
 def serve_search_models(ctx: Any, twin: optuna.Study, on_run: Callable[[FrozenTrial], None] | None = None) -> int:
     """Serve the search's trained models on the test split, at the seeds they were trained at, for the confirmation's
     spread alone (records/_noise.py, `pooled_spreads`): the baseline's and those of every search trial trained at two
@@ -103,13 +110,12 @@ def serve_search_models(ctx: Any, twin: optuna.Study, on_run: Callable[[FrozenTr
         if rec.role_of(t) not in ("baseline", "search", "repeat") or rec.CONFIG not in t.user_attrs:
             continue
         config = t.user_attrs[rec.CONFIG]
-        seeds = sorted({r.seed for r in rec.runs_of(t)})
-        kept = [s for s in seeds if ctx.pipeline.has_trained(config, s, scope)
-                and ctx.pipeline.training_identity(config, s, scope) not in served]
+        ids = {s: ctx.pipeline.training_identity(config, s, scope) for s in sorted({r.seed for r in rec.runs_of(t)})}
+        kept = [s for s, tid in ids.items() if tid not in served and ctx.pipeline.has_trained(config, s, scope)]
         if len(kept) < 2:
             continue
         for s in kept:
-            served.add(ctx.pipeline.training_identity(config, s, scope))
+            served.add(ids[s])
             if (t.number, s) not in have:
                 todo.append((t, s))
     pipeline = ctx.pipeline.for_split("test")
@@ -124,10 +130,7 @@ def serve_search_models(ctx: Any, twin: optuna.Study, on_run: Callable[[FrozenTr
                                       label=f"spread run of trial {target.number} at search seed {seed}")
         except Exception:  # a spread run that fails costs the verdict some degrees of freedom, nothing else
             continue
-        attrs = {rec.ROLE: "spread", SPREAD_OF: target.number, CONFIRM_SEED: seed, rec.RESULT: result.to_dict(),
-                 "energy_j_spent": result.spent_j, rec.TRAINING_RUNS: int(result.trained),
-                 **{key: getattr(result, key) for key in ("energy_j", "energy_source", "f1", "f1_kind", "degenerate",
-                                                          "seed", "eval_split")}}
+        attrs = {rec.ROLE: "spread", SPREAD_OF: target.number, CONFIRM_SEED: seed, **result_attrs(result)}
         if load.share is not None:
             attrs[FOREIGN_LOAD] = round(load.share, 4)
         frozen = optuna.trial.create_trial(params=dict(target.params), distributions=dict(target.distributions),
@@ -135,7 +138,7 @@ def serve_search_models(ctx: Any, twin: optuna.Study, on_run: Callable[[FrozenTr
         twin.add_trial(frozen)
         ran += 1
         if on_run:
-            on_run(twin.get_trials(deepcopy=False)[-1])
+            on_run(frozen)
     return ran
 
 
@@ -186,11 +189,8 @@ def run_queued(ctx: Any, twin: optuna.Study, on_run: Callable[[FrozenTrial], Non
             if not isinstance(err, Exception):
                 raise  # Ctrl-C, SIGTERM: stop; the next `run` or `confirm` queues this seed again
         else:
-            trial.set_user_attr(rec.RESULT, result.to_dict())
-            for key in ("energy_j", "energy_source", "f1", "f1_kind", "degenerate", "seed", "eval_split"):
-                trial.set_user_attr(key, getattr(result, key))
-            trial.set_user_attr("energy_j_spent", result.spent_j)
-            trial.set_user_attr(rec.TRAINING_RUNS, int(result.trained))
+            for key, value in result_attrs(result).items():
+                trial.set_user_attr(key, value)
             ctx.notes.confirmation_run(trial, of, seed, result)
             twin.tell(trial, (result.energy_j, result.f1))
         ran += 1
