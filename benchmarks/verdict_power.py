@@ -116,7 +116,7 @@ def simulate(truths: list[tuple[float, ...]], own_sd: float, studies: int, k_fir
             "old_false_any": any_false_old / studies, "new_seeds_mean": statistics.fmean(used)}
 
 
-def search_spread(w: World, search_seeds: int = 4, re_measure: int = rec.RE_MEASURE_RUNS
+def search_spread(w: World, search_seeds: int = 3, re_measure: int = rec.RE_MEASURE_RUNS
                   ) -> tuple[set[int], dict[int, dict[int, rec.RunMeasure]]]:
     """The search before the confirmation, in its worst case for the spread: the baseline at `search_seeds` seeds on
     validation (the noise floor), each training family screened by the library's own `NoiseFloor.judge` on its
@@ -157,21 +157,21 @@ def search_spread(w: World, search_seeds: int = 4, re_measure: int = rec.RE_MEAS
 
 
 def simulate_spread(truths: list[tuple[float, ...]], own_sd: float, studies: int, k_first: int, k_max: int,
-                    seed: int) -> dict[str, float]:
+                    seed: int, rho: float = rec.SPENDING_RHO, search_seeds: int = 3) -> dict[str, float]:
     """Candidate 0's recommendation rate among the studies whose screen passed its family, with the search's models
     served on the test split for the spread (`search_spread`) and without, on the same draws."""
     rng = random.Random(seed)
     passes, with_rec, without_rec, with_seeds, without_seeds, spread_runs = 0, 0, 0, [], [], []
     for _ in range(studies):
         w = World(truths, own_sd, rng)
-        passed, spread = search_spread(w)
+        passed, spread = search_spread(w, search_seeds)
         cands = [c for c, t in enumerate(truths) if (t[2] if len(t) > 2 else c) in passed]
         if 0 not in cands:
             continue
         passes += 1
         seeds = list(range(100, 100 + k_max))
-        a, looks_a = rec.sequential(w.measure, w.runs, cands, seeds, k_first, k_max, FLOOR, spread=spread)
-        b, looks_b = rec.sequential(w.measure, w.runs, cands, seeds, k_first, k_max, FLOOR)
+        a, looks_a = rec.sequential(w.measure, w.runs, cands, seeds, k_first, k_max, FLOOR, rho=rho, spread=spread)
+        b, looks_b = rec.sequential(w.measure, w.runs, cands, seeds, k_first, k_max, FLOOR, rho=rho)
         with_rec += a[0].recommended
         without_rec += b[0].recommended
         with_seeds.append(max(looks_a))
@@ -228,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--spread", action="store_true",
                     help="simulate the search's screen too and compare the confirmation with the search's models "
                          "served on the test split for the spread and without (rates among studies the screen passed)")
+    ap.add_argument("--search-seeds", type=int, default=3,
+                    help="--spread: the baseline's validation seeds in the simulated search (the default study's "
+                         "baseline_repeats)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/verdict_power.csv"))
     args = ap.parse_args(argv)
     if args.spread:
@@ -255,17 +258,20 @@ def main(argv: list[str] | None = None) -> int:
 def main_spread(args: argparse.Namespace) -> int:
     rows = []
     started = time.perf_counter()
-    cells = [(s, sd, k) for s in SCENARIOS for sd in args.own_sd for k in args.k_max]
-    for i, ((name, truths), sd, k) in enumerate(cells):
-        res = simulate_spread(truths, sd, args.studies, min(args.k_first, k), k, args.seed + i)
-        row = {"scenario": name, "own_f1_sd": sd, "k": k, "studies": args.studies,
+    cells = [(s, sd, k, rho) for rho in args.rho for s in SCENARIOS for sd in args.own_sd for k in args.k_max]
+    for i, ((name, truths), sd, k, rho) in enumerate(cells):
+        # each (scenario, sd, K) cell keeps its own seed whatever the ρ, so the ρ compare on the same draws
+        res = simulate_spread(truths, sd, args.studies, min(args.k_first, k), k,
+                              args.seed + i % (len(cells) // len(args.rho)), rho, args.search_seeds)
+        row = {"scenario": name, "own_f1_sd": sd, "k": k, "rho": rho, "search_seeds": args.search_seeds,
+               "studies": args.studies,
                **{k2: round(v, 4) for k2, v in res.items()}}
         for key in ("with_spread_rate", "without_spread_rate"):
             lo, hi = wilson(res[key], res["passed"]) if res["passed"] else (math.nan, math.nan)
             row[key + "_ci"] = f"[{lo:.3f}, {hi:.3f}]"
         rows.append(row)
         left = (time.perf_counter() - started) / (i + 1) * (len(cells) - i - 1)
-        print(f"[{i + 1}/{len(cells)}] {name} sd {sd} K {k}: screen {res['screen_pass']:.3f}, with spread "
+        print(f"[{i + 1}/{len(cells)}] {name} sd {sd} K {k} ρ {rho:g}: screen {res['screen_pass']:.3f}, with spread "
               f"{res['with_spread_rate']:.3f} ({res['with_spread_seeds_mean']:.2f} seeds), without "
               f"{res['without_spread_rate']:.3f} ({res['without_spread_seeds_mean']:.2f}) · {left:.0f} s left",
               file=sys.stderr)
