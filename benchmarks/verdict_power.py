@@ -13,11 +13,12 @@ the second column), seed sd 0.023, baseline test macro-F1 0.59, energy's own log
 study). The verdicts come from the library's own `decide` / `sequential`, not a copy.
 
     python -m benchmarks.verdict_power --studies 1000 --out benchmarks/results/verdict_power.csv
-    python -m benchmarks.verdict_power --studies 1000 --k-max 6 --rho 1 2 3 --out benchmarks/results/verdict_power_rho.csv
-    python -m benchmarks.verdict_power --spread --studies 4000 --k-max 3 6 --out benchmarks/results/verdict_power_spread.csv
+    python -m benchmarks.verdict_power --studies 1000 --k-max 6 --rho 0.5 1 2 3 --out benchmarks/results/verdict_power_rho.csv
+    python -m benchmarks.verdict_power --spread --studies 4000 --k-max 3 6 --rho 0.5 1 --out benchmarks/results/verdict_power_spread.csv
 
-`--spread` puts the search's screen in front of the confirmation (`search_spread`) and compares the confirmation
-with the search's models served on the test split for the F1 spread and without, on the same draws.
+`--spread` puts the search's screen in front of the confirmation (`search_spread`: the baseline at `--search-seeds`
+validation seeds, the default study's 3) and compares the confirmation with the search's models served on the test
+split for the F1 spread and without, on the same draws.
 """
 
 from __future__ import annotations
@@ -239,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     cells = [(s, sd, k, rho) for rho in args.rho for s in SCENARIOS for sd in args.own_sd for k in args.k_max]
     for i, ((name, truths), sd, k, rho) in enumerate(cells):
-        # each (scenario, sd, K) cell keeps its own seed whatever the ρ, so the ρ compare on the same draws
+        # each (scenario, sd, K) cell starts from its own seed whatever the ρ (draws part once the looks differ)
         res = simulate(truths, sd, args.studies, min(args.k_first, k), k, k, args.seed + i % (len(cells) // len(args.rho)),
                        rho)
         ret_sd = math.sqrt(2) * sd / BASE_F1
@@ -260,7 +261,7 @@ def main_spread(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     cells = [(s, sd, k, rho) for rho in args.rho for s in SCENARIOS for sd in args.own_sd for k in args.k_max]
     for i, ((name, truths), sd, k, rho) in enumerate(cells):
-        # each (scenario, sd, K) cell keeps its own seed whatever the ρ, so the ρ compare on the same draws
+        # each (scenario, sd, K) cell starts from its own seed whatever the ρ (draws part once the looks differ)
         res = simulate_spread(truths, sd, args.studies, min(args.k_first, k), k,
                               args.seed + i % (len(cells) // len(args.rho)), rho, args.search_seeds)
         row = {"scenario": name, "own_f1_sd": sd, "k": k, "rho": rho, "search_seeds": args.search_seeds,

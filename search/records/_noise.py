@@ -51,14 +51,14 @@ ALPHA = 0.05  # one-sided, per study: the false-recommendation rate the confirma
 SCREEN_ALPHA = 0.10  # per side, over a search trial's looks: the screen's error rate (confirmation decides)
 RE_MEASURE_RUNS = 3  # a search trial is measured at most at this many of the floor's seeds
 MIN_POOLED_DOF = 2  # paired residual degrees of freedom the study needs before they replace the floor's prior
-# Kim–DeMets power family: α(t) = α·t^ρ (1 ≈ Pocock, 3 ≈ O'Brien–Fleming; ρ < 1 spends more of α early). ρ = 0.5
-# spends √½ of α's main part at the first of two looks (0.0318 of 0.045 at 3 of 6 seeds), so a clear candidate
-# stops at 3 paired seeds and the baseline is trained no further. Chosen as the smallest of 0.25, 0.5, 0.75, 1 whose simulated power at
-# the noisiest measured spread stays above 0.8 at K = 6 (benchmarks/README.md, "Verdict power": 4,000 simulated
-# studies with the search's screen in front): 0.995 / 0.844 at 3.6 / 4.4 paired seeds on average, against 0.999 /
-# 0.890 at 4.0 / 4.8 for ρ = 1; ρ = 0.25 fell to 0.75-0.77. The bound on false recommendations holds at any ρ
-# (Bonferroni over the looks).
-SPENDING_RHO = 0.5
+# Kim–DeMets power family: α(t) = α·t^ρ (1 ≈ Pocock, 3 ≈ O'Brien–Fleming; ρ < 1 spends more of α early). ρ = 1
+# spends half of α's main part at the first of two looks (0.0225 of 0.045 at 3 of 6 seeds), so a clear candidate
+# stops at 3 paired seeds. benchmarks/README.md ("Verdict power") compares ρ = 0.25, 0.5, 1, 2, 3: at K = 6 and the
+# noisiest measured spread ρ = 1 keeps the power at 0.886 with the search's models served for the spread and 0.861
+# without; ρ = 0.5 saves 0.4-0.6 paired seeds per good candidate but falls to 0.837 and 0.771 (below 0.8 where the
+# search's models are not kept), ρ = 0.25 lower still; ρ = 2 and 3 buy 0.05 of power for 0.5-1.1 more seeds. The
+# bound on false recommendations holds at any ρ (Bonferroni over the looks).
+SPENDING_RHO = 1.0
 RESERVE = 0.1  # share of α kept for seeds added beyond K_max (`confirm --repeats`)
 CONFIDENCE = 0.95  # of the intervals people read (two-sided)
 Z = 2.0  # early stopping's screen (records/_early_stop.py): standard errors from the floor

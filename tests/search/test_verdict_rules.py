@@ -319,11 +319,11 @@ def test_the_spread_runs_let_the_first_look_decide_what_its_own_pairs_cannot():
 
 
 def test_alpha_is_spent_over_the_looks_and_never_exceeds_the_study_rate():
-    # ρ = 0.5 (the default): the first of two looks at half the seeds spends √½ of α's main part (records/_noise.py)
-    assert rec.look_alphas([3, 6], 6) == pytest.approx([0.045 * 0.5 ** 0.5, 0.045 * (1 - 0.5 ** 0.5)])
-    # ρ = 1: half of it; three looks a third each
-    assert rec.look_alphas([3, 6], 6, rho=1) == pytest.approx([0.9 * 0.05 / 2, 0.9 * 0.05 / 2])
-    assert rec.look_alphas([2, 4, 6], 6, rho=1) == pytest.approx([0.9 * 0.05 / 3] * 3)
+    # ρ = 1 (the default): the first of two looks at half the seeds spends half of α's main part (records/_noise.py)
+    assert rec.look_alphas([3, 6], 6) == pytest.approx([0.9 * 0.05 / 2, 0.9 * 0.05 / 2])
+    assert rec.look_alphas([2, 4, 6], 6) == pytest.approx([0.9 * 0.05 / 3] * 3)
+    # ρ = 0.5 spends √½ of it at the first
+    assert rec.look_alphas([3, 6], 6, rho=0.5) == pytest.approx([0.045 * 0.5 ** 0.5, 0.045 * (1 - 0.5 ** 0.5)])
     for looks in ([3, 6], [3, 4, 5, 6], [2, 6, 7, 8, 12, 20], [6], list(range(2, 40))):
         assert sum(rec.look_alphas(looks, 6)) <= rec.ALPHA + 1e-12
     assert rec.alpha_spent(7, 6) > rec.alpha_spent(6, 6)  # `confirm --repeats` past the plan: from the reserve
