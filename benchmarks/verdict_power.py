@@ -14,7 +14,7 @@ study). The verdicts come from the library's own `decide` / `sequential`, not a 
 
     python -m benchmarks.verdict_power --studies 1000 --out benchmarks/results/verdict_power.csv
     python -m benchmarks.verdict_power --studies 1000 --k-max 6 --rho 0.5 1 2 3 --out benchmarks/results/verdict_power_rho.csv
-    python -m benchmarks.verdict_power --spread --studies 4000 --k-max 3 6 --rho 0.5 1 --out benchmarks/results/verdict_power_spread.csv
+    python -m benchmarks.verdict_power --spread --studies 4000 --k-max 3 6 --rho 0.25 0.5 1 --out benchmarks/results/verdict_power_spread.csv
 
 `--spread` puts the search's screen in front of the confirmation (`search_spread`: the baseline at `--search-seeds`
 validation seeds, the default study's 3) and compares the confirmation with the search's models served on the test

@@ -17,7 +17,7 @@ import optuna
 from greenknobs.objectives import PIPELINE_PHASES, TrialResult
 from greenknobs.search import records as rec
 from greenknobs.search.records import NoiseFloor, Verdict, energy_word, saving_text
-from greenknobs.search.study import CONFIRMED_ATTR, NoteWriter, confirmed
+from greenknobs.search.study import CONFIRMED_ATTR, NoteWriter, confirm_study, confirmed, spread_measures
 
 
 class Notes(NoteWriter):
@@ -171,6 +171,16 @@ def study_note(study: optuna.Study, stats: dict[int, rec.Paired]) -> str:
     return "\n".join(lines)
 
 
+def spread_text(study: optuna.Study) -> str:
+    """Where the confirmation's F1 spread came from: the search's kept models served on the test split for it
+    (`study.serve_search_models`), or, where none was kept in the process that confirmed, its own pairs alone."""
+    served = sum(len(by) for by in spread_measures(confirm_study(study, create=False)).values())
+    if served:
+        return f"the F1's also over {served} runs of the search's kept models served on the test split"
+    return ("the F1's over the confirmation's own pairs alone: no model of the search was kept where it ran, so its "
+            "first look has fewer degrees of freedom and less power (benchmarks/README.md, \"Verdict power\")")
+
+
 def confirm_text(study: optuna.Study, stats: dict[int, rec.Paired]) -> str:
     base_cfg = rec.baseline_config(study)
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
@@ -181,10 +191,9 @@ def confirm_text(study: optuna.Study, stats: dict[int, rec.Paired]) -> str:
     lines = [f"confirmation on the test split: {len(stats)} Pareto candidate(s) and the baseline at paired seeds "
              f"{', '.join(map(str, seeds)) or '(none yet)'} (looks at {', '.join(map(str, looks)) or '-'} seeds); "
              f"{recommended} recommended (one-sided tests of F1 kept above the floor and energy saved above 0, noise "
-             f"pooled over the candidates (the F1's also over the search's kept models served on the test split), "
-             f"Holm across their training families and a fixed sequence within one, a "
-             f"false-recommendation rate of at most "
-             f"{100 * rec.ALPHA:g}% per study; 95% intervals)"]
+             f"pooled over the candidates ({spread_text(study)}), Holm across their training families and a fixed "
+             f"sequence within one, a false-recommendation rate of at most {100 * rec.ALPHA:g}% per study; "
+             f"95% intervals)"]
     for number, p in stats.items():
         changed = rec.knob_differences(trials[number].user_attrs.get(rec.CONFIG, {}), base_cfg)
         knobs = ", ".join(f"{k}={v}" for k, v in changed.items())

@@ -156,11 +156,28 @@ def test_confirmation_reruns_candidates_and_the_baseline_on_the_test_split_at_th
     served = sorted((seed, key) for key, seed in test_calls if seed < 3)
     assert served and len(served) == sum(len(by) for by in spread.values())
     assert all(r.reused for by in spread.values() for r in by.values())
+    from greenknobs.search.analysis import confirm_text
+
+    assert f"also over {len(served)} runs of the search's kept models" in confirm_text(ctx.study, stats)
     from greenknobs.search.study import CONFIRMED_ATTR
 
     stored = rec.study_system_attrs(ctx.study)[CONFIRMED_ATTR]  # the verdicts are stored with the study,
     assert CONFIRMED_ATTR not in ctx.study.user_attrs  # out of the dashboard's table of its user attributes
     assert set(stored["trials"]) == {str(n) for n in stats} and stored["seeds"][:3] == [3, 4, 5]
+
+
+def test_a_confirmation_without_the_searchs_models_says_its_spread_is_its_own(tmp_path):
+    """Trained apart (no reuse), no model of the search is kept: nothing is served for the spread, and the
+    confirmation's text says its F1 spread rests on its own pairs, not on served models it never had."""
+    from greenknobs.search.analysis import confirm_text
+    from greenknobs.search.study import confirm_pareto, confirm_study, spread_measures
+
+    task = Task(effects={HALF: (0.5, 0.0)}, f1_sd=0.005)
+    ctx = run_simulated(tmp_path, task, n_trials=5, enqueue=[dict(HALF)], reuse_training=False)
+    stats = confirm_pareto(ctx)
+    assert stats and spread_measures(confirm_study(ctx.study, create=False)) == {}
+    text = confirm_text(ctx.study, stats)
+    assert "own pairs alone" in text and "runs of the search's kept models" not in text
 
 
 def test_the_studys_records_are_kept_out_of_its_user_attributes(confirmed):
