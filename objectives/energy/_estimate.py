@@ -79,7 +79,7 @@ def _positive(value: object) -> bool:
 
 class EstimateMeter(EnergyMeter):
     """Energy = the allotted cores' idle power over the window's wall time + the power above idle of the cores
-    this process (and its reaped children) kept busy."""
+    this process (and its reaped children) kept busy, at most all of the allotted cores."""
 
     source = "estimated"
 
@@ -108,7 +108,9 @@ class EstimateMeter(EnergyMeter):
     def _end(self, phase: str) -> EnergyReading:
         wall0, cpu0 = self._starts.pop(phase)
         wall_s = time.perf_counter() - wall0
-        busy_s = max(0.0, self._cpu_s() - cpu0)
+        # The kernel counts CPU time in clock ticks (10 ms at 100 Hz), so a window shorter than a tick can read a
+        # whole tick busy: more CPU time than its cores had. No window keeps more than its cores busy.
+        busy_s = min(max(0.0, self._cpu_s() - cpu0), wall_s * self.cores)
         cpu_j = wall_s * self.cores * self.idle_watts_per_core + busy_s * (self.watts_per_core - self.idle_watts_per_core)
         return EnergyReading(
             phase=phase,

@@ -46,6 +46,21 @@ def test_estimate_is_idle_power_over_wall_time_plus_busy_cpu_seconds(monkeypatch
     assert meter.readings == [reading]
 
 
+def test_a_window_shorter_than_a_clock_tick_charges_no_more_than_its_cores_busy(monkeypatch):
+    """CPU time comes in 10 ms ticks: a 50 µs window can read a whole tick. It is charged as its cores fully busy
+    at most, not 0.07 J for a window 200 times shorter than the tick."""
+    monkeypatch.delenv("GREENKNOBS_WATTS_PER_CORE", raising=False)
+    monkeypatch.delenv("GREENKNOBS_IDLE_WATTS_PER_CORE", raising=False)
+    meter = make_meter("estimate")
+    ticks = iter([5.00, 5.01])  # the tick lands inside the window
+    monkeypatch.setattr(meter, "_cpu_s", lambda: next(ticks))
+    with meter.window("idle") as readings:
+        pass
+    (reading,) = readings
+    assert 0 < reading.time_s < 0.001
+    assert reading.energy_j == pytest.approx(reading.time_s * meter.cores * 10.0)
+
+
 def test_env_var_sets_watts_per_core(monkeypatch):
     monkeypatch.setenv("GREENKNOBS_WATTS_PER_CORE", "25")
     meter = make_meter("estimate")
